@@ -1,0 +1,2 @@
+DROP TABLE warehouses;
+DROP TABLE products;

@@ -1,0 +1,1 @@
+DROP INDEX CONCURRENTLY IF EXISTS stock_movements_product_created_idx;

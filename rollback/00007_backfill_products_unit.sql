@@ -1,0 +1,1 @@
+UPDATE products SET unit = NULL WHERE unit IS NOT NULL;

@@ -1,0 +1,6 @@
+"""Assembles the Typer application from the command modules (each registers on `base.app`)."""
+
+from sqlmig.cli import migrate  # noqa: F401  (registers plan, apply, rollback, status, new, repair)
+from sqlmig.cli.base import app
+
+__all__ = ["app"]

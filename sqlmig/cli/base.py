@@ -1,0 +1,116 @@
+"""The Typer app, the options every command shares, and the one place errors become exit codes.
+
+The CLI is the only layer that prints: results go to stdout, progress and the
+"using database" line go to stderr, so `--format json` output can be piped.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from sqlmig import __version__
+from sqlmig.errors import SqlmigError
+
+app = typer.Typer(
+    name="sqlmig",
+    help="Pure-SQL PostgreSQL migrations: plan, apply, rollback, lint and check.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class Format(str, Enum):
+    text = "text"
+    json = "json"
+
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option("--database-url", "-d", help="PostgreSQL URL (else $SQLMIG_DATABASE_URL, $DATABASE_URL, "
+                 "sqlmig.toml, PG* variables, or the embedded server).", show_default=False),
+]  # fmt: skip
+ProjectDir = Annotated[
+    Path, typer.Option("--project", "-p", help="Project folder holding migrations/, rollback/, manifests/.")
+]
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+LockWait = Annotated[
+    float | None,
+    typer.Option("--lock-wait", help="Seconds to wait for the migration lock (default 60).", show_default=False),
+]
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Confirm points of no return and rollbacks.")]
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        print(f"sqlmig {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", "-V", callback=version_callback, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """Pure-SQL PostgreSQL migrations: plan, apply, rollback, lint and check."""
+
+
+def err(line: str = "") -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def out(line: str = "") -> None:
+    print(line, flush=True)
+
+
+def out_json(obj: Any) -> None:
+    print(json.dumps(obj, default=str), flush=True)
+
+
+def run(fmt: Format | str, fn: Callable[[], int | None]) -> None:
+    """Run a command body; map SqlmigError to its exit code and a message, never a traceback."""
+    fmt = getattr(fmt, "value", fmt)
+    try:
+        code = fn() or 0
+    except SqlmigError as exc:
+        err(exc.render())
+        if fmt == "json":
+            out_json(exc.to_dict())
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        err("interrupted: a transactional migration in progress was rolled back; "
+            "a `transaction: none` migration resumes at its next statement on the next apply")  # fmt: skip
+        raise typer.Exit(130) from None
+    raise typer.Exit(code)
+
+
+def settings_for(project: Path, database_url: str | None, **flags: Any) -> Any:
+    from sqlmig.config import load_settings
+
+    return load_settings(project, database_url=database_url, **flags)
+
+
+def is_terminal() -> bool:
+    return sys.stdin.isatty() and sys.stderr.isatty()
+
+
+def confirm_on_terminal(question: str) -> Callable[[list[str]], bool]:
+    """A confirm callback: asks on a terminal, declines otherwise (so --yes is required in scripts)."""
+
+    def ask(items: list[str]) -> bool:
+        if not is_terminal():
+            return False
+        for item in items:
+            err(f"  {item}")
+        return typer.confirm(question, default=False, err=True)
+
+    return ask

@@ -1,0 +1,240 @@
+"""Deploy-time commands: plan, apply, rollback, status, repair, new."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sqlmig.cli.base import (
+    DatabaseUrl,
+    Format,
+    FormatOpt,
+    LockWait,
+    ProjectDir,
+    Yes,
+    app,
+    confirm_on_terminal,
+    err,
+    out,
+    out_json,
+    run,
+    settings_for,
+)
+from sqlmig.cli.render import plan_text, plan_to_dict, sink_for
+
+To = Annotated[str | None, typer.Option("--to", help="Target version.", show_default=False)]
+Phase = Annotated[
+    str | None, typer.Option("--phase", help="Only migrations of this phase: expand, migrate or contract.")
+]
+
+
+def _migrator(settings, fmt: str):
+    from sqlmig.migrator import Migrator
+
+    m = Migrator(settings, sink_for(fmt))
+    return m
+
+
+def _announce(m) -> None:
+    err(f"using {m.target.shown} ({m.target.source})")
+
+
+def _statements_of(m):
+    from sqlmig.project import check_statements
+    from sqlmig.runner import Runner
+
+    runner = Runner(m.conn, m.history, m.settings, m.emit)
+
+    def statements_of(step):
+        if step.direction == "up":
+            return check_statements(step.migration), step.migration.manifest.transactional
+        return runner.rollback_statements(step)
+
+    return statements_of
+
+
+def _show_plan(m, plan, fmt: str) -> None:
+    data = plan_to_dict(plan, _statements_of(m))
+    if fmt == "json":
+        out_json({"event": "plan", **data})
+    else:
+        for line in plan_text(data):
+            out(line)
+
+
+@app.command()
+def plan(
+    to: To = None,
+    phase: Phase = None,
+    rollback: Annotated[bool, typer.Option("--rollback", help="Plan a rollback instead of an apply.")] = False,
+    steps: Annotated[int | None, typer.Option("--steps", help="With --rollback: how many to roll back.")] = None,
+    database_url: DatabaseUrl = None,
+    project: ProjectDir = Path("."),
+    fmt: FormatOpt = Format.text,
+) -> None:
+    """Show what apply (or rollback) would run, in order. Changes nothing in the database."""
+
+    def body() -> int:
+        settings = settings_for(project, database_url)
+        with _migrator(settings, fmt.value) as m:
+            _announce(m)
+            p = m.plan_rollback(steps, to) if rollback else m.plan_apply(to, phase)
+            _show_plan(m, p, fmt.value)
+        return 0
+
+    run(fmt, body)
+
+
+@app.command()
+def apply(
+    to: To = None,
+    phase: Phase = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; change nothing.")] = False,
+    yes: Yes = False,
+    database_url: DatabaseUrl = None,
+    project: ProjectDir = Path("."),
+    lock_wait: LockWait = None,
+    fmt: FormatOpt = Format.text,
+) -> None:
+    """Apply pending migrations in version order, each all-or-nothing, under the migration lock."""
+
+    def body() -> int:
+        settings = settings_for(project, database_url, lock_wait=lock_wait)
+        with _migrator(settings, fmt.value) as m:
+            _announce(m)
+            confirm = confirm_on_terminal("Apply these points of no return?")
+            p, results = m.apply(to, phase, yes=yes, confirm=confirm, dry_run=dry_run)
+            if dry_run:
+                _show_plan(m, p, fmt.value)
+                return 0
+            total = sum(r.duration_ms for r in results)
+            if fmt.value == "json":
+                out_json({"event": "result", "command": "apply", "applied": [r.version for r in results],
+                          "duration_ms": total})  # fmt: skip
+            elif results:
+                out(f"applied {len(results)} migration{'s' if len(results) != 1 else ''} in {total} ms")
+            else:
+                out("nothing to apply: the database is up to date")
+        return 0
+
+    run(fmt, body)
+
+
+@app.command()
+def rollback(
+    steps: Annotated[int | None, typer.Option("--steps", help="How many migrations to roll back (default 1).")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Roll back every migration after this version.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; change nothing.")] = False,
+    yes: Yes = False,
+    database_url: DatabaseUrl = None,
+    project: ProjectDir = Path("."),
+    lock_wait: LockWait = None,
+    fmt: FormatOpt = Format.text,
+) -> None:
+    """Roll back applied migrations newest first; refuses to cross a point of no return."""
+
+    def body() -> int:
+        settings = settings_for(project, database_url, lock_wait=lock_wait)
+        with _migrator(settings, fmt.value) as m:
+            _announce(m)
+            confirm = confirm_on_terminal("Roll back these migrations?")
+            p, results = m.rollback(steps, to, yes=yes, confirm=confirm, dry_run=dry_run)
+            if dry_run:
+                _show_plan(m, p, fmt.value)
+                return 0
+            if fmt.value == "json":
+                out_json({"event": "result", "command": "rollback", "rolled_back": [r.version for r in results]})
+            elif results:
+                out(f"rolled back {len(results)} migration{'s' if len(results) != 1 else ''}")
+            else:
+                out("nothing to roll back")
+        return 0
+
+    run(fmt, body)
+
+
+@app.command()
+def status(
+    database_url: DatabaseUrl = None,
+    project: ProjectDir = Path("."),
+    fmt: FormatOpt = Format.text,
+) -> None:
+    """Every migration with its phase and status: applied, pending, failed, rolled_back, drifted, missing_file."""
+
+    def body() -> int:
+        settings = settings_for(project, database_url)
+        with _migrator(settings, fmt.value) as m:
+            _announce(m)
+            rows = m.status()
+        if fmt.value == "json":
+            out_json([r.to_dict() for r in rows])
+            return 0
+        if not rows:
+            out("no migrations")
+            return 0
+        width = max(len(f"{r.version}_{r.name}") for r in rows)
+        out(f"{'MIGRATION':<{width}}  {'PHASE':<8}  {'STATUS':<12}  {'APPLIED AT':<19}  DURATION")
+        for r in rows:
+            when = r.applied_at.strftime("%Y-%m-%d %H:%M:%S") if r.applied_at else "-"
+            dur = f"{r.duration_ms} ms" if r.duration_ms is not None else "-"
+            out(f"{r.version + '_' + r.name:<{width}}  {r.phase:<8}  {r.status:<12}  {when:<19}  {dur}")
+            if r.status == "failed" and r.error:
+                done = f" after {r.statements_done} statement(s)" if r.statements_done else ""
+                out(f"    failed{done}: {r.error}")
+        counts: dict[str, int] = {}
+        for r in rows:
+            counts[r.status] = counts.get(r.status, 0) + 1
+        out(", ".join(f"{n} {s}" for s, n in counts.items()))
+        return 0
+
+    run(fmt, body)
+
+
+@app.command()
+def repair(
+    database_url: DatabaseUrl = None,
+    project: ProjectDir = Path("."),
+    lock_wait: LockWait = None,
+    fmt: FormatOpt = Format.text,
+) -> None:
+    """After review: record current checksums of edited files, clear failed runs, forget missing files."""
+
+    def body() -> int:
+        settings = settings_for(project, database_url, lock_wait=lock_wait)
+        with _migrator(settings, fmt.value) as m:
+            _announce(m)
+            changes = m.repair()
+        if fmt.value == "json":
+            out_json({"event": "result", "command": "repair", "changes": changes})
+        else:
+            for c in changes:
+                out(c)
+            out(f"repair: {len(changes)} change{'s' if len(changes) != 1 else ''}" if changes
+                else "repair: nothing to repair")  # fmt: skip
+        return 0
+
+    run(fmt, body)
+
+
+@app.command()
+def new(
+    name: Annotated[str, typer.Argument(help="Short name: lower-case letters, digits and _, e.g. add_orders.")],
+    phase: Annotated[str, typer.Option("--phase", help="expand, migrate or contract.")] = "expand",
+    sequential: Annotated[
+        bool, typer.Option("--sequential", help="Number 00001, 00002… instead of a YYYYMMDDHHMMSS timestamp.")
+    ] = False,
+    project: ProjectDir = Path("."),
+) -> None:
+    """Create the three files of a new migration from templates and print their paths."""
+
+    def body() -> int:
+        from sqlmig.scaffold import create_migration
+
+        settings = settings_for(project, None)
+        for path in create_migration(settings, name, phase=phase, sequential=sequential):
+            out(str(path))
+        return 0
+
+    run("text", body)

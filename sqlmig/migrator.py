@@ -1,0 +1,236 @@
+"""One object owns a command's work: the project, the connection, the lock and the history.
+
+Order for every state-changing command: load and validate all files, connect, take
+the lock, ensure the history table, read history, check drift, plan, check each
+planned file's statements, and only then run. Anything wrong is found before the first
+statement reaches the server.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmig import planner as planning
+from sqlmig.config import Settings
+from sqlmig.db import Target, connect, resolve_target
+from sqlmig.errors import RefusedError
+from sqlmig.events import LockAcquired, LockWaiting, Note, Sink, discard
+from sqlmig.history import Applied, History
+from sqlmig.project import Project, check_statements, load_project
+from sqlmig.runner import Runner, StepResult
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    version: str
+    name: str
+    phase: str
+    status: str  # applied, pending, failed, rolled_back, drifted, missing_file, running
+    applied_at: Any
+    duration_ms: int | None
+    error: str | None = None
+    statements_done: int | None = None
+    statements: int | None = None
+    point_of_no_return: bool = False
+
+    def to_dict(self) -> dict:
+        return {
+            "version": self.version,
+            "name": self.name,
+            "phase": self.phase,
+            "status": self.status,
+            "applied_at": self.applied_at.isoformat() if self.applied_at else None,
+            "duration_ms": self.duration_ms,
+            "error": self.error,
+            "statements_done": self.statements_done,
+            "statements": self.statements,
+            "point_of_no_return": self.point_of_no_return,
+        }
+
+
+Confirm = Callable[[list[str]], bool]
+
+
+class Migrator:
+    """Owns one command against one database. Use as a context manager."""
+
+    def __init__(self, settings: Settings, sink: Sink = discard, project: Project | None = None) -> None:
+        self.settings = settings
+        self.emit = sink
+        self.project = project or load_project(settings)
+        self.target: Target | None = None
+        self.conn: Any = None
+        self.history: History | None = None
+
+    # ---------------------------------------------------------------- connection
+    def __enter__(self) -> Migrator:
+        self.target = resolve_target(self.settings)
+        self.conn = connect(self.target, self.settings)
+        self.conn.prepare_threshold = None  # migration statements run once; never prepare them
+        self.history = History(self.conn, self.settings.history_schema, self.settings.history_table)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.conn is not None:
+            try:
+                if self.history:
+                    self.history.release_lock()
+            except Exception:  # the connection may be gone; the server drops the lock with it
+                pass
+            self.conn.close()
+
+    def lock(self) -> None:
+        assert self.history is not None
+        t0 = time.monotonic()
+        self.history.acquire_lock(self.settings.lock_wait, lambda holder: self.emit(LockWaiting(holder)))
+        self.emit(LockAcquired(int((time.monotonic() - t0) * 1000)))
+
+    def read_history(self) -> dict[str, Applied]:
+        assert self.history is not None
+        return self.history.read()
+
+    # ---------------------------------------------------------------- commands
+    def plan_apply(self, to: str | None = None, phase: str | None = None) -> planning.Plan:
+        history = self.read_history()
+        planning.raise_on_drift(planning.find_drift(self.project, history))
+        plan = planning.plan_apply(self.project, history, to=to, phase=phase)
+        for step in plan.steps:
+            assert step.migration is not None
+            check_statements(step.migration)
+        return plan
+
+    def plan_rollback(self, steps: int | None = None, to: str | None = None) -> planning.Plan:
+        history = self.read_history()
+        planning.raise_on_drift(planning.find_drift(self.project, history), allow_missing=True)
+        plan = planning.plan_rollback(self.project, history, steps=steps, to=to)
+        runner = Runner(self.conn, self.history, self.settings, self.emit)  # type: ignore[arg-type]
+        for step in plan.steps:
+            runner.rollback_statements(step)  # validates the rollback SQL before anything runs
+        return plan
+
+    def apply(
+        self,
+        to: str | None = None,
+        phase: str | None = None,
+        *,
+        yes: bool = False,
+        confirm: Confirm | None = None,
+        dry_run: bool = False,
+    ) -> tuple[planning.Plan, list[StepResult]]:
+        """Apply pending migrations under the lock. Returns the plan and what ran."""
+        assert self.history is not None
+        if dry_run:
+            return self.plan_apply(to, phase), []
+        self.lock()
+        self.history.ensure()
+        plan = self.plan_apply(to, phase)
+        for note in plan.notes:
+            self.emit(Note("warning", note))
+        ponr = [
+            f"{s.version}_{s.name}: {s.migration.manifest.point_of_no_return.reason}"  # type: ignore[union-attr]
+            for s in plan.steps
+            if s.migration and s.migration.point_of_no_return
+        ]
+        if ponr and not yes and not (confirm and confirm(ponr)):
+            raise RefusedError(
+                "the plan includes a point of no return; nothing was applied",
+                details=ponr,
+                hint="review it and rerun with --yes (or apply up to the migration before it with --to)",
+            )
+        runner = Runner(self.conn, self.history, self.settings, self.emit)
+        return plan, runner.run(plan)
+
+    def rollback(
+        self,
+        steps: int | None = None,
+        to: str | None = None,
+        *,
+        yes: bool = False,
+        confirm: Confirm | None = None,
+        dry_run: bool = False,
+    ) -> tuple[planning.Plan, list[StepResult]]:
+        assert self.history is not None
+        if dry_run:
+            return self.plan_rollback(steps, to), []
+        self.lock()
+        self.history.ensure()
+        plan = self.plan_rollback(steps, to)
+        if plan.steps and not yes:
+            what = [f"{s.version}_{s.name}" for s in plan.steps]
+            if not (confirm and confirm(what)):
+                raise RefusedError(
+                    "rollback needs confirmation; nothing was rolled back",
+                    details=[f"would roll back: {', '.join(what)}"],
+                    hint="rerun with --yes",
+                )
+        runner = Runner(self.conn, self.history, self.settings, self.emit)
+        return plan, runner.run(plan)
+
+    def status(self) -> list[StatusRow]:
+        history = self.read_history()
+        drift = {d.version: d for d in planning.find_drift(self.project, history)}
+        rows: list[StatusRow] = []
+        for m in self.project.migrations:
+            h = history.get(m.version)
+            status = "pending" if h is None else h.status
+            if m.version in drift:
+                status = "drifted"
+            rows.append(
+                StatusRow(
+                    m.version,
+                    m.name,
+                    m.manifest.phase,
+                    status,
+                    h.finished_at if h and h.status == "applied" else (h.started_at if h else None),
+                    h.duration_ms if h else None,
+                    h.error if h else None,
+                    h.statements_done if h else None,
+                    None,
+                    m.point_of_no_return,
+                )
+            )
+        known = self.project.by_version()
+        for version, h in history.items():
+            if version not in known and h.status != "rolled_back":
+                rows.append(
+                    StatusRow(
+                        version,
+                        h.name,
+                        h.phase,
+                        "missing_file",
+                        h.finished_at,
+                        h.duration_ms,
+                        h.error,
+                        h.statements_done,
+                    )
+                )
+        return sorted(rows, key=lambda r: int(r.version))
+
+    def repair(self) -> list[str]:
+        """Record current checksums for drifted rows, clear failed rows, forget rows whose files are gone.
+
+        Returns one line per change made.
+        """
+        assert self.history is not None
+        self.lock()
+        self.history.ensure()
+        history = self.read_history()
+        changes: list[str] = []
+        by_version = self.project.by_version()
+        with self.conn.transaction():
+            for d in planning.find_drift(self.project, history):
+                if d.what == "changed":
+                    self.history.update_checksums(d.version, by_version[d.version].checksums)
+                    changes.append(f"{d.version}_{d.name}: recorded new checksums for {', '.join(d.files)}")
+                else:
+                    self.history.delete(d.version)
+                    changes.append(f"{d.version}_{d.name}: files are gone; removed its history row")
+            for version, h in sorted(history.items()):
+                if h.status in ("failed", "running"):
+                    self.history.delete(version)
+                    done = f" ({h.statements_done} statement(s) had run)" if h.statements_done else ""
+                    changes.append(f"{version}_{h.name}: cleared the failed run{done}; apply starts it afresh")
+        return changes

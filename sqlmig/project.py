@@ -1,0 +1,210 @@
+"""The three folders -> Migration objects: naming, pairing, ordering, checksums.
+
+A migration is `migrations/<version>_<name>.sql`, `rollback/<version>_<name>.sql` and
+`manifests/<version>_<name>.yaml`. The version is the leading digits, compared as a
+number. Anything else in those folders is an error that names the file: a stray file
+there is more often a mistake (a typo'd name, a file in the wrong folder) than intent.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlmig import postgres
+from sqlmig.config import Settings
+from sqlmig.errors import ProjectError
+from sqlmig.manifest import Manifest, parse_manifest
+from sqlmig.sql import SqlFile, checksum
+
+NAME_RE = re.compile(r"^(?P<version>[0-9]+)_(?P<name>[a-z0-9][a-z0-9_]*)$")
+IGNORED = {".gitkeep", ".keep", "README.md", "README"}
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: str
+    name: str
+    up: SqlFile
+    rollback: SqlFile | None
+    manifest: Manifest
+    manifest_raw: bytes
+    manifest_display: str
+
+    @property
+    def stem(self) -> str:
+        return f"{self.version}_{self.name}"
+
+    @property
+    def number(self) -> int:
+        return int(self.version)
+
+    @property
+    def checksums(self) -> dict[str, str | None]:
+        return {
+            "up": self.up.checksum,
+            "rollback": self.rollback.checksum if self.rollback else None,
+            "manifest": checksum(self.manifest_raw),
+        }
+
+    @property
+    def point_of_no_return(self) -> bool:
+        return self.manifest.point_of_no_return is not None
+
+
+@dataclass(frozen=True)
+class Project:
+    settings: Settings
+    migrations: tuple[Migration, ...]
+
+    @property
+    def root(self) -> Path:
+        return self.settings.project_dir
+
+    def by_version(self) -> dict[str, Migration]:
+        return {m.version: m for m in self.migrations}
+
+    def find(self, version: str) -> Migration | None:
+        """Look a migration up by version; '7' finds '00007'."""
+        for m in self.migrations:
+            if m.version == version or (version.isdigit() and m.number == int(version)):
+                return m
+        return None
+
+
+def _scan(folder: Path, suffix: str, display_root: Path, errors: list[str]) -> dict[str, Path]:
+    """stem -> path for the files of one folder; naming problems go to `errors`."""
+    found: dict[str, Path] = {}
+    if not folder.is_dir():
+        return found
+    for path in sorted(folder.iterdir()):
+        shown = _display(path, display_root)
+        if path.name in IGNORED or path.name.startswith("."):
+            continue
+        if path.is_dir():
+            errors.append(f"{shown}: unexpected folder in {folder.name}/ (migrations are flat files)")
+            continue
+        if path.suffix != suffix:
+            errors.append(f"{shown}: stray file in {folder.name}/; expected <version>_<name>{suffix}")
+            continue
+        stem = path.name[: -len(suffix)]
+        if not NAME_RE.match(stem):
+            errors.append(
+                f"{shown}: name does not follow <version>_<name>{suffix} "
+                "(version: digits; name: lower-case letters, digits and _)"
+            )
+            continue
+        found[stem] = path
+    return found
+
+
+def _display(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def load_project(settings: Settings) -> Project:
+    """Read and pair every migration. Raises ProjectError listing every problem found."""
+    root = settings.project_dir
+    errors: list[str] = []
+    if not settings.migrations_dir.is_dir():
+        raise ProjectError(
+            f"no migrations/ folder in {root.resolve()}",
+            hint="run sqlmig from the project root, pass --project DIR, or create one with `sqlmig new NAME`",
+        )
+    ups = _scan(settings.migrations_dir, ".sql", root, errors)
+    downs = _scan(settings.rollback_dir, ".sql", root, errors)
+    mans = _scan(settings.manifests_dir, ".yaml", root, errors)
+    # .yml is a common slip; name it precisely instead of calling it stray.
+    errors = [
+        e.replace("stray file in manifests/", "manifests use the .yaml extension, not .yml;")
+        if e.split(":")[0].endswith(".yml") else e
+        for e in errors
+    ]  # fmt: skip
+
+    for stem in sorted(set(downs) - set(ups)):
+        errors.append(f"{_display(downs[stem], root)}: rollback without a forward file migrations/{stem}.sql")
+    for stem in sorted(set(mans) - set(ups)):
+        errors.append(f"{_display(mans[stem], root)}: manifest without a forward file migrations/{stem}.sql")
+
+    seen: dict[int, str] = {}
+    migrations: list[Migration] = []
+    for stem in sorted(ups, key=lambda s: (int(NAME_RE.match(s)["version"]), s)):
+        m = NAME_RE.match(stem)
+        version, name = m["version"], m["name"]
+        up_path = ups[stem]
+        if int(version) in seen:
+            errors.append(
+                f"{_display(up_path, root)}: duplicate version {version} "
+                f"(also migrations/{seen[int(version)]}.sql); renumber one of them"
+            )
+            continue
+        seen[int(version)] = stem
+        if stem not in mans:
+            errors.append(f"{_display(up_path, root)}: missing manifest manifests/{stem}.yaml")
+            continue
+        man_path = mans[stem]
+        man_display = _display(man_path, root)
+        man_raw = man_path.read_bytes()
+        try:
+            manifest = parse_manifest(man_raw, man_display)
+        except ProjectError as exc:
+            errors.extend(exc.details or [exc.render()])
+            continue
+        up = SqlFile.read(up_path, _display(up_path, root))
+        rollback = SqlFile.read(downs[stem], _display(downs[stem], root)) if stem in downs else None
+        if rollback is None and manifest.point_of_no_return is None:
+            errors.append(
+                f"{up.display}: missing rollback/{stem}.sql; a migration without a rollback "
+                "must declare point_of_no_return: <reason> in its manifest"
+            )
+            continue
+        migrations.append(Migration(version, name, up, rollback, manifest, man_raw, man_display))
+
+    if errors:
+        raise ProjectError(
+            f"{len(errors)} problem{'s' if len(errors) != 1 else ''} in the migration files",
+            where=str(root),
+            details=errors,
+            hint="fix the files named above; nothing was run",
+        )
+    return Project(settings=settings, migrations=tuple(migrations))
+
+
+def check_statements(migration: Migration, *, rollback: bool = False) -> list:
+    """Split a migration's file and check what can be known before running it.
+
+    Raises ProjectError for: an empty file (unless allow_empty), psql-only syntax,
+    BEGIN/COMMIT written in the file, and a statement PostgreSQL refuses inside a
+    transaction block in a `transaction: per-migration` migration.
+    """
+    sql_file = migration.rollback if rollback else migration.up
+    if sql_file is None:
+        return []
+    statements = sql_file.statements
+    if not statements and not migration.manifest.allow_empty:
+        raise ProjectError(
+            "file holds no SQL statements",
+            where=sql_file.display,
+            hint="write the change, or set allow_empty: true in the manifest for a placeholder",
+        )
+    for stmt in statements:
+        if postgres.is_transaction_control(stmt):
+            raise ProjectError(
+                f"transaction control in a migration file: {stmt.first_line}",
+                where=stmt.where,
+                hint="remove it: sqlmig wraps each migration in a transaction itself "
+                "(set transaction: none in the manifest to run statements one by one)",
+            )
+        reason = postgres.not_in_transaction_reason(stmt)
+        if reason and migration.manifest.transactional:
+            raise ProjectError(
+                reason,
+                where=stmt.where,
+                hint=f"set transaction: none in {migration.manifest_display}, "
+                "and keep the migration to this one statement so a failure leaves nothing half-done",
+            )
+    return statements

@@ -1,0 +1,331 @@
+"""Executes a Plan: transactions, autocommit statements, lock_timeout retries; emits events.
+
+A `transaction: per-migration` migration runs its statements, its verify queries and
+its history row in one transaction: all of it commits or none of it does. A lock
+timeout (SQLSTATE 55P03) rolls the whole attempt back and retries it with backoff.
+
+A `transaction: none` migration runs each statement on its own in autocommit and
+records after each how many completed (and a checksum of their text), so a rerun
+resumes at the statement that failed, and refuses if the completed ones were edited.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmig import __version__, postgres
+from sqlmig.config import Settings
+from sqlmig.db import server_error
+from sqlmig.errors import DriftError, MigrationFailed, ServerError
+from sqlmig.events import (
+    MigrationDone,
+    MigrationFailedEvent,
+    MigrationStarted,
+    Retrying,
+    Sink,
+    StatementDone,
+    StatementStarted,
+)
+from sqlmig.history import History
+from sqlmig.planner import Plan, Step
+from sqlmig.project import check_statements
+from sqlmig.sql import Statement, checksum, split_statements
+
+LOCK_NOT_AVAILABLE = "55P03"
+
+
+@dataclass(frozen=True)
+class StepResult:
+    version: str
+    name: str
+    direction: str
+    duration_ms: int
+
+
+def done_checksum(statements: list[Statement], count: int) -> str | None:
+    """Checksum of the first `count` statements' text: what a resumed run must find unchanged."""
+    if count == 0:
+        return None
+    return checksum("\x00".join(s.text for s in statements[:count]).encode())
+
+
+def _position_line(stmt: Statement, err: ServerError) -> int:
+    """The file line the server's error position points at (falls back to the statement's line)."""
+    if err.position and err.position > 0:
+        return stmt.line + stmt.text[: err.position - 1].count("\n")
+    return stmt.line
+
+
+class Runner:
+    """Runs plan steps on one connection that already holds the migration lock."""
+
+    def __init__(self, conn: Any, history: History, settings: Settings, sink: Sink,
+                 sleep: Callable[[float], None] = time.sleep) -> None:  # fmt: skip
+        self.conn = conn
+        self.history = history
+        self.settings = settings
+        self.emit = sink
+        self.sleep = sleep
+
+    def run(self, plan: Plan) -> list[StepResult]:
+        results = []
+        for step in plan.steps:
+            results.append(self.apply_step(step) if step.direction == "up" else self.rollback_step(step))
+        return results
+
+    # ------------------------------------------------------------------ helpers
+    def _timeouts(self, step: Step) -> tuple[str, str, int]:
+        man = step.migration.manifest if step.migration else None
+        lock = (man.lock_timeout if man else None) or self.settings.lock_timeout
+        stmt = (man.statement_timeout if man else None) or self.settings.statement_timeout
+        retries = man.retries if (man and man.retries is not None) else self.settings.retries
+        return lock, stmt, retries
+
+    def _execute(self, step: Step, stmt: Statement) -> None:
+        self.emit(StatementStarted(step.version, stmt.index, stmt.path, stmt.line, stmt.first_line))
+        t0 = time.perf_counter()
+        self.conn.execute(stmt.text, prepare=False)
+        self.emit(StatementDone(step.version, stmt.index, int((time.perf_counter() - t0) * 1000)))
+
+    def _run_verify(self, step: Step) -> None:
+        """Run the manifest's verify queries; each must return true."""
+        m = step.migration
+        if not m or not m.manifest.verify:
+            return
+        for query in m.manifest.verify:
+            row = self.conn.execute(query, prepare=False).fetchone()
+            value = row[0] if row else None
+            if value is not True:
+                raise _VerifyFailed(query, value)
+
+    def _failure(self, step: Step, stmt: Statement | None, exc: Exception, *, rolled_back: bool,
+                 resume_note: str | None = None) -> MigrationFailed:  # fmt: skip
+        if isinstance(exc, _VerifyFailed):
+            where = step.migration.manifest_display if step.migration else None
+            message = f"verify query did not return true (returned {exc.value!r}): {exc.query}"
+            server = None
+        else:
+            server = server_error(exc)
+            where = f"{stmt.path}:{_position_line(stmt, server)}" if stmt else None
+            message = f"statement failed: {stmt.first_line}" if stmt else "migration failed"
+        what = "rolled back" if step.direction == "up" else "rollback"
+        details = [f"migration {step.version}_{step.name} ({what if rolled_back else 'stopped'})"]
+        hint = (
+            resume_note
+            or ("nothing was changed: the migration's transaction was rolled back; fix the statement and run again"
+                if rolled_back else None)
+        )  # fmt: skip
+        if server and server.sqlstate == LOCK_NOT_AVAILABLE:
+            hint = (hint or "") + "; another session holds a conflicting lock (see pg_locks / pg_stat_activity)"
+        self.emit(MigrationFailedEvent(step.version, step.name, step.direction, message, rolled_back))
+        return MigrationFailed(message, where=where, details=details, server=server, hint=hint)
+
+    def _error_text(self, stmt: Statement | None, exc: Exception) -> str:
+        if isinstance(exc, _VerifyFailed):
+            return f"verify returned {exc.value!r}: {exc.query}"
+        err = server_error(exc)
+        where = f"{stmt.path}:{_position_line(stmt, err)}: " if stmt else ""
+        return where + " | ".join(err.lines())
+
+    def _history_row(self, step: Step, statements: list[Statement], done: int) -> dict:
+        m = step.migration
+        assert m is not None
+        ponr = m.manifest.point_of_no_return
+        return {
+            "version": m.version, "name": m.name, "phase": m.manifest.phase,
+            "transaction_mode": m.manifest.transaction, "checksum": m.checksums["up"],
+            "rollback_checksum": m.checksums["rollback"], "manifest_checksum": m.checksums["manifest"],
+            "statements_done": done, "done_checksum": done_checksum(statements, done),
+            "sqlmig_version": __version__,
+            "rollback_sql": m.rollback.text if m.rollback else None,
+            "point_of_no_return": ponr.reason if ponr else None,
+        }  # fmt: skip
+
+    def _backoff(self, step: Step, attempt: int, retries: int, exc: Exception) -> None:
+        delay = self.settings.retry_backoff * (2 ** (attempt - 1))
+        self.emit(Retrying(step.version, attempt, retries, delay, server_error(exc).message))
+        self.sleep(delay)
+
+    # ------------------------------------------------------------------ apply
+    def apply_step(self, step: Step) -> StepResult:
+        m = step.migration
+        assert m is not None
+        statements = check_statements(m)
+        lock, stmt_timeout, retries = self._timeouts(step)
+        if m.manifest.transactional:
+            return self._apply_transactional(step, statements, lock, stmt_timeout, retries)
+        return self._apply_autocommit(step, statements, lock, stmt_timeout, retries)
+
+    def _apply_transactional(self, step: Step, statements: list[Statement], lock: str,
+                             stmt_timeout: str, retries: int) -> StepResult:  # fmt: skip
+        import psycopg
+
+        m = step.migration
+        assert m is not None
+        self.emit(MigrationStarted(m.version, m.name, "up", len(statements), True))
+        attempt = 0
+        while True:
+            t0 = time.perf_counter()
+            current: Statement | None = None
+            try:
+                with self.conn.transaction():
+                    self.history.set_local("lock_timeout", lock)
+                    self.history.set_local("statement_timeout", stmt_timeout)
+                    self.history.start(self._history_row(step, statements, 0))
+                    for stmt in statements:
+                        current = stmt
+                        self._execute(step, stmt)
+                    current = None
+                    self._run_verify(step)
+                    ms = int((time.perf_counter() - t0) * 1000)
+                    self.history.applied(m.version, ms, len(statements), done_checksum(statements, len(statements)))
+                self.emit(MigrationDone(m.version, m.name, "up", ms))
+                return StepResult(m.version, m.name, "up", ms)
+            except (psycopg.Error, _VerifyFailed) as exc:
+                if getattr(exc, "sqlstate", None) == LOCK_NOT_AVAILABLE and attempt < retries:
+                    attempt += 1
+                    self._backoff(step, attempt, retries, exc)
+                    continue
+                ms = int((time.perf_counter() - t0) * 1000)
+                self._record_failure(step, statements, 0, ms, self._error_text(current, exc))
+                raise self._failure(step, current, exc, rolled_back=True) from None
+
+    def _record_failure(self, step: Step, statements: list[Statement], done: int, ms: int, error: str) -> None:
+        """Write the failed row in its own transaction (the migration's own was rolled back)."""
+        with self.conn.transaction():
+            self.history.start(self._history_row(step, statements, done))
+            self.history.failed(step.version, ms, error)
+
+    def _apply_autocommit(self, step: Step, statements: list[Statement], lock: str,
+                          stmt_timeout: str, retries: int) -> StepResult:  # fmt: skip
+        import psycopg
+
+        m = step.migration
+        assert m is not None
+        start_at = step.resume_from
+        if start_at and (
+            start_at > len(statements)
+            or (step.applied and step.applied.done_checksum != done_checksum(statements, start_at))
+        ):
+            raise DriftError(
+                f"{m.up.display}: the {start_at} statement(s) that already ran were edited since",
+                hint="restore them, or after checking the database by hand run `sqlmig repair` "
+                "to clear the failed run and start this migration from its first statement",
+            )
+        self.emit(MigrationStarted(m.version, m.name, "up", len(statements), False, start_at))
+        t0 = time.perf_counter()
+        self.history.set_session("lock_timeout", lock)
+        self.history.set_session("statement_timeout", stmt_timeout)
+        try:
+            self.history.start(self._history_row(step, statements, start_at))
+            for i in range(start_at, len(statements)):
+                stmt = statements[i]
+                attempt = 0
+                while True:
+                    try:
+                        self._execute(step, stmt)
+                        break
+                    except psycopg.Error as exc:
+                        retryable = exc.sqlstate == LOCK_NOT_AVAILABLE and "CONCURRENTLY" not in stmt.keywords
+                        if retryable and attempt < retries:
+                            attempt += 1
+                            self._backoff(step, attempt, retries, exc)
+                            continue
+                        ms = int((time.perf_counter() - t0) * 1000)
+                        self.history.failed(m.version, ms, self._error_text(stmt, exc))
+                        note = (
+                            f"statements 1-{i} of {len(statements)} were applied and stay applied; "
+                            f"fix statement {i + 1} and run apply again: it resumes there"
+                            if i
+                            else "no statement of this migration was applied; fix it and run apply again"
+                        )
+                        if postgres.statement_kind(stmt) == "CREATE INDEX" and "CONCURRENTLY" in stmt.keywords:
+                            note += ("; a failed CREATE INDEX CONCURRENTLY can leave an INVALID index: "
+                                     "drop it (DROP INDEX CONCURRENTLY) before rerunning")  # fmt: skip
+                        raise self._failure(step, stmt, exc, rolled_back=False, resume_note=note) from None
+                self.history.progress(m.version, i + 1, done_checksum(statements, i + 1))
+            try:
+                self._run_verify(step)
+            except (psycopg.Error, _VerifyFailed) as exc:
+                ms = int((time.perf_counter() - t0) * 1000)
+                self.history.failed(m.version, ms, self._error_text(None, exc))
+                raise self._failure(step, None, exc, rolled_back=False,
+                                    resume_note="the statements stay applied; fix the data and run apply again "
+                                    "(it reruns only the verify queries)") from None  # fmt: skip
+            ms = int((time.perf_counter() - t0) * 1000)
+            self.history.applied(m.version, ms, len(statements), done_checksum(statements, len(statements)))
+        finally:
+            if not self.conn.closed and not self.conn.broken:
+                self.history.set_session("lock_timeout", "0")
+                self.history.set_session("statement_timeout", "0")
+        self.emit(MigrationDone(m.version, m.name, "up", ms))
+        return StepResult(m.version, m.name, "up", ms)
+
+    # ------------------------------------------------------------------ rollback
+    def rollback_statements(self, step: Step) -> tuple[list[Statement], bool]:
+        """The rollback's statements and whether they run in one transaction."""
+        m = step.migration
+        if m is not None and m.rollback is not None:
+            statements = check_statements(m, rollback=True)
+            return statements, m.manifest.transactional
+        assert step.applied is not None and step.applied.rollback_sql is not None
+        shown = f"history:{step.version}_{step.name} (rollback SQL stored at apply time)"
+        statements = split_statements(step.applied.rollback_sql, shown)
+        transactional = not any(postgres.not_in_transaction_reason(s) for s in statements)
+        return statements, transactional
+
+    def rollback_step(self, step: Step) -> StepResult:
+        import psycopg
+
+        statements, transactional = self.rollback_statements(step)
+        lock, stmt_timeout, retries = self._timeouts(step)
+        self.emit(MigrationStarted(step.version, step.name, "down", len(statements), transactional))
+        attempt = 0
+        while True:
+            t0 = time.perf_counter()
+            current: Statement | None = None
+            try:
+                if transactional:
+                    with self.conn.transaction():
+                        self.history.set_local("lock_timeout", lock)
+                        self.history.set_local("statement_timeout", stmt_timeout)
+                        for stmt in statements:
+                            current = stmt
+                            self._execute(step, stmt)
+                        current = None
+                        self.history.rolled_back(step.version)
+                else:
+                    self.history.set_session("lock_timeout", lock)
+                    self.history.set_session("statement_timeout", stmt_timeout)
+                    for stmt in statements:
+                        current = stmt
+                        self._execute(step, stmt)
+                    current = None
+                    self.history.rolled_back(step.version)
+                    self.history.set_session("lock_timeout", "0")
+                    self.history.set_session("statement_timeout", "0")
+                break
+            except psycopg.Error as exc:
+                if transactional and exc.sqlstate == LOCK_NOT_AVAILABLE and attempt < retries:
+                    attempt += 1
+                    self._backoff(step, attempt, retries, exc)
+                    continue
+                if not self.conn.broken:
+                    self.history.rollback_failed(step.version, self._error_text(current, exc))
+                note = None if transactional else (
+                    "this rollback runs without a transaction: the statements before the failed one "
+                    "stay applied; write them with IF EXISTS so a rerun can pass over them")  # fmt: skip
+                raise self._failure(step, current, exc, rolled_back=transactional, resume_note=note) from None
+        ms = int((time.perf_counter() - t0) * 1000)
+        self.emit(MigrationDone(step.version, step.name, "down", ms))
+        return StepResult(step.version, step.name, "down", ms)
+
+
+class _VerifyFailed(Exception):
+    def __init__(self, query: str, value: Any) -> None:
+        super().__init__(query)
+        self.query = query
+        self.value = value

@@ -1,0 +1,200 @@
+"""SQL text -> Statement objects, using sqlglot's PostgreSQL tokenizer for the boundaries.
+
+The tokenizer knows dollar quotes, E'' strings, quoted identifiers and nested block
+comments, so a semicolon inside any of them never splits. Each Statement keeps the
+author's exact text (a slice of the file, byte for byte) and its starting line; that
+slice is what reaches the server. sqlglot's parse tree is used for analysis only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from sqlmig.errors import ProjectError
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One statement: `text` is the author's original text without the closing semicolon."""
+
+    text: str
+    line: int
+    column: int
+    index: int  # 0-based position in its file
+    path: str = ""
+    keywords: tuple[str, ...] = ()  # upper-cased leading words, for classification
+    comments_before: tuple[str, ...] = ()  # comment lines between the previous statement and this one
+    tokens: tuple[Any, ...] = field(default=(), compare=False, repr=False)
+
+    @property
+    def kind(self) -> str:
+        """A short statement kind such as 'CREATE INDEX', 'ALTER TABLE' or 'UPDATE'."""
+        from sqlmig import postgres
+
+        return postgres.statement_kind(self)
+
+    @property
+    def first_line(self) -> str:
+        return self.text.strip().splitlines()[0] if self.text.strip() else ""
+
+    @property
+    def where(self) -> str:
+        return f"{self.path}:{self.line}" if self.path else f"line {self.line}"
+
+    def parse(self) -> Any | None:
+        """sqlglot's tree for this statement, or None when sqlglot cannot parse it fully."""
+        return parse_statement(self.text)
+
+
+_PARSE_CACHE: dict[str, Any] = {}
+
+
+def parse_statement(text: str) -> Any | None:
+    """Parse one statement with sqlglot (postgres dialect). None on failure or a generic Command."""
+    if text in _PARSE_CACHE:
+        return _PARSE_CACHE[text]
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import ErrorLevel
+
+    try:
+        tree = sqlglot.parse_one(text, read="postgres", error_level=ErrorLevel.RAISE)
+    except Exception:  # sqlglot raises several types; any failure means "no tree"
+        tree = None
+    if isinstance(tree, exp.Command):
+        tree = None
+    _PARSE_CACHE[text] = tree
+    return tree
+
+
+def _line_col(text: str, offset: int) -> tuple[int, int]:
+    line = text.count("\n", 0, offset) + 1
+    col = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return line, col
+
+
+def _comments_between(text: str) -> tuple[str, ...]:
+    """Comment lines (`-- …`) in the gap between two statements, stripped of the `--`."""
+    out = []
+    for raw in text.splitlines():
+        s = raw.strip()
+        if s.startswith("--"):
+            out.append(s[2:].strip())
+    return tuple(out)
+
+
+def _is_atomic_body_start(tokens: list[Any], i: int) -> bool:
+    """True at `BEGIN ATOMIC` (a SQL-standard function body, PostgreSQL 14+)."""
+    return tokens[i].token_type.name == "BEGIN" and i + 1 < len(tokens) and tokens[i + 1].text.upper() == "ATOMIC"
+
+
+def split_statements(text: str, path: str = "") -> list[Statement]:
+    """Split a file's text into statements. Raises ProjectError on text that cannot be tokenized
+    or that only psql understands (meta-commands, COPY … FROM stdin)."""
+    from sqlglot.dialects.postgres import Postgres
+    from sqlglot.errors import TokenError
+
+    try:
+        tokens = Postgres.Tokenizer().tokenize(text)
+    except TokenError as exc:
+        raise ProjectError(
+            f"cannot split into statements: {exc}",
+            where=path or None,
+            hint="look for an unterminated quote, dollar quote ($$ … $$) or block comment",
+        ) from exc
+
+    groups: list[list[Any]] = []
+    current: list[Any] = []
+    depth = 0  # BEGIN ATOMIC … END nesting, where semicolons do not end the statement
+    for i, tok in enumerate(tokens):
+        name = tok.token_type.name
+        if name == "SEMICOLON" and depth == 0:
+            if current:
+                groups.append(current)
+            current = []
+            continue
+        current.append(tok)
+        if _is_atomic_body_start(tokens, i) or (depth and name == "CASE"):
+            depth += 1
+        elif depth and name == "END":
+            depth -= 1
+    if current:
+        groups.append(current)
+
+    statements: list[Statement] = []
+    prev_end = 0
+    for index, group in enumerate(groups):
+        start = group[0].start
+        end = group[-1].end + 1
+        line, col = _line_col(text, start)
+        where = f"{path}:{line}" if path else f"line {line}"
+        for tok in group:
+            if tok.token_type.name == "BACKSLASH":
+                tline, _ = _line_col(text, tok.start)
+                raise ProjectError(
+                    "psql meta-command is not supported (sqlmig sends SQL to the server, not to psql)",
+                    where=f"{path}:{tline}" if path else f"line {tline}",
+                    hint="replace \\set/\\i/\\c and friends with plain SQL; split work across migrations",
+                )
+        keywords = tuple(t.text.upper() for t in group[:8] if t.token_type.name != "STRING")
+        if keywords[:1] == ("COPY",) and any(t.text.upper() == "STDIN" for t in group if t.token_type.name == "VAR"):
+            raise ProjectError(
+                "COPY … FROM stdin is not supported (its data block is psql syntax)",
+                where=where,
+                hint="load the rows with INSERT … VALUES, or COPY from a server-side file",
+            )
+        statements.append(
+            Statement(
+                text=text[start:end],
+                line=line,
+                column=col,
+                index=index,
+                path=path,
+                keywords=keywords,
+                comments_before=_comments_between(text[prev_end:start]),
+                tokens=tuple(group),
+            )
+        )
+        prev_end = end
+    return statements
+
+
+def checksum(data: bytes) -> str:
+    """The checksum recorded in history and in migrations.sum: sha256, hex."""
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class SqlFile:
+    """A SQL file as read from disk; statements are split on first use and cached."""
+
+    path: Path
+    raw: bytes
+    display: str  # path as shown to the user (relative to the project)
+
+    @classmethod
+    def read(cls, path: Path, display: str) -> SqlFile:
+        return cls(path=path, raw=path.read_bytes(), display=display)
+
+    @property
+    def checksum(self) -> str:
+        return checksum(self.raw)
+
+    @cached_property
+    def text(self) -> str:
+        try:
+            text = self.raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = self.raw[: exc.start].count(b"\n") + 1
+            raise ProjectError(
+                "file is not valid UTF-8", where=f"{self.display}:{line}", hint="save it as UTF-8"
+            ) from exc
+        return text.removeprefix("\ufeff")
+
+    @cached_property
+    def statements(self) -> list[Statement]:
+        return split_statements(self.text, self.display)
