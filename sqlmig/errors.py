@@ -13,6 +13,7 @@ EXIT_FAILED = 1  # a migration (or a lint error) failed
 EXIT_INVALID = 2  # invalid input or usage; nothing was changed
 EXIT_DRIFT = 3  # drift or integrity: files differ from what was applied
 EXIT_LOCKED = 4  # the migration lock was not acquired in time
+EXIT_INTERRUPTED = 130  # Ctrl-C: a batched migration stopped between two batches
 
 
 @dataclass
@@ -123,6 +124,21 @@ class LockNotAcquired(SqlmigError):
     """Another sqlmig holds the migration lock for longer than --lock-wait."""
 
     exit_code = EXIT_LOCKED
+
+
+class BatchInterrupted(SqlmigError):
+    """Ctrl-C during a batched migration: it stopped after its current batch committed; apply resumes it."""
+
+    exit_code = EXIT_INTERRUPTED
+
+
+class BatchPaused(SqlmigError):
+    """A batched migration reached its manifest's max_rows for this run; the next apply continues it."""
+
+    exit_code = EXIT_OK
+
+    def render(self) -> str:
+        return "paused: " + super().render().removeprefix("error: ")
 
 
 @dataclass

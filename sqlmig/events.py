@@ -49,6 +49,7 @@ class MigrationStarted(Event):
     statements: int
     transactional: bool
     resume_from: int = 0
+    batched: bool = False  # key ranges, each in its own transaction (sqlmig.batch)
 
 
 @dataclass(frozen=True)
@@ -103,3 +104,129 @@ class Note(Event):
     kind: ClassVar[str] = "note"
     level: str  # info | warning
     message: str
+
+
+# ---- batched data migrations (sqlmig.batch). Each renders itself as one text line for logs;
+# on a terminal the CLI shows a progress bar instead of the per-batch lines.
+
+
+def _key(key: list[str] | None) -> str:
+    return "-" if key is None else (key[0] if len(key) == 1 else f"({', '.join(key)})")
+
+
+@dataclass(frozen=True)
+class BatchStarted(Event):
+    kind: ClassVar[str] = "batch_started"
+    version: str
+    statement: int  # 1-based
+    statements: int
+    table: str
+    key: list[str]
+    size: int
+    total_estimate: int
+    keys_done: int
+    resume_after: list[str] | None  # the last key of the committed ranges, when resuming
+    sql: str  # the exact text sent per range
+
+    def render_text(self) -> str:
+        resume = f", resuming after {'/'.join(self.key)} {_key(self.resume_after)}" if self.resume_after else ""
+        return (f"  statement {self.statement}/{self.statements}: batches over {self.table}({', '.join(self.key)}), "
+                f"~{self.total_estimate} rows, starting at {self.size} per batch{resume}")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class BatchDone(Event):
+    kind: ClassVar[str] = "batch_done"
+    version: str
+    statement: int
+    batch: int
+    start_key: list[str]
+    end_key: list[str]
+    keys: int  # keys in the range
+    rows: int  # rows the statement reported (UPDATE/DELETE/INSERT count)
+    size: int  # the batch size asked for
+    duration_ms: float
+    keys_done: int
+    total_estimate: int
+    rows_touched: int  # all batches of this statement so far
+
+    def render_text(self) -> str:
+        pct = f" ({100 * self.keys_done / self.total_estimate:.0f}%)" if self.total_estimate else ""
+        return (f"    batch {self.batch}: {_key(self.start_key)}..{_key(self.end_key)}, {self.rows} rows in "
+                f"{self.duration_ms:.0f} ms{pct}")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class BatchResized(Event):
+    kind: ClassVar[str] = "batch_resized"
+    version: str
+    old_size: int
+    new_size: int
+    reason: str
+
+    def render_text(self) -> str:
+        return f"    batch size {self.old_size} -> {self.new_size} ({self.reason})"
+
+
+@dataclass(frozen=True)
+class BatchThrottled(Event):
+    kind: ClassVar[str] = "batch_throttled"
+    version: str
+    reason: str  # replication_lag | lock_waiters
+    detail: str
+    sleep_s: float
+    size: int
+
+    def render_text(self) -> str:
+        return f"    throttled: {self.detail}; pausing {self.sleep_s:g}s, batch size {self.size}"
+
+
+@dataclass(frozen=True)
+class BatchRetry(Event):
+    kind: ClassVar[str] = "batch_retry"
+    version: str
+    attempt: int
+    of: int
+    sqlstate: str
+    reason: str
+    delay_s: float
+    size: int
+
+    def render_text(self) -> str:
+        return (f"    batch rolled back ({self.sqlstate}: {self.reason}); retry {self.attempt}/{self.of} in "
+                f"{self.delay_s:g}s with {self.size} rows")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class BatchSummary(Event):
+    kind: ClassVar[str] = "batch_summary"
+    version: str
+    name: str
+    rows_touched: int
+    keys: int
+    batches: int
+    retries: int
+    throttles: int
+    duration_ms: int
+    avg_batch_ms: float
+    p95_batch_ms: float
+    stopped: str | None = None  # None: complete; interrupted | max_rows | failed
+
+    def render_text(self) -> str:
+        state = "done" if self.stopped is None else f"stopped ({self.stopped})"
+        return (f"  {state}: {self.rows_touched} rows touched in {self.batches} batches, {self.retries} retries, "
+                f"{self.throttles} throttles, {self.duration_ms / 1000:.1f}s; batch avg {self.avg_batch_ms:.0f} ms, "
+                f"p95 {self.p95_batch_ms:.0f} ms")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RestoreDone(Event):
+    kind: ClassVar[str] = "restore_done"
+    version: str
+    updated: int
+    inserted: int
+    capture_table: str
+
+    def render_text(self) -> str:
+        return (f"  restored captured rows from {self.capture_table}: {self.updated} updated, "
+                f"{self.inserted} re-inserted")  # fmt: skip

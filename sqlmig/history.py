@@ -131,6 +131,152 @@ SET_LOCAL = "SELECT set_config(%s, %s, true)"
 SET_SESSION = "SELECT set_config(%s, %s, false)"
 SERVER_INFO = "SELECT current_setting('server_version_num')::int, current_user, current_database()"
 
+# ---- batched data migrations (sqlmig.batch). {checkpoints} is <history_table>_checkpoints in the history
+# schema; {table}, {cols}, {capture}… are composed with psycopg.sql by sqlmig.batch, never by string formatting.
+
+# One row per (migration, statement): the last key whose range committed, written in the range's own
+# transaction, so a crash, a kill -9 or Ctrl-C can neither lose a committed range nor replay one.
+CREATE_CHECKPOINTS = """
+CREATE TABLE IF NOT EXISTS {checkpoints} (
+    version        text NOT NULL,
+    statement      integer NOT NULL,
+    checksum       text NOT NULL,
+    last_key       text[],
+    keys_done      bigint NOT NULL DEFAULT 0,
+    rows_touched   bigint NOT NULL DEFAULT 0,
+    batches        integer NOT NULL DEFAULT 0,
+    total_estimate bigint,
+    done           boolean NOT NULL DEFAULT false,
+    capture_table  text,
+    updated_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (version, statement)
+)
+"""
+SELECT_CHECKPOINTS = """
+SELECT version, statement, checksum, last_key, keys_done, rows_touched, batches, total_estimate, done,
+       capture_table, updated_at
+FROM {checkpoints} WHERE version = %(version)s ORDER BY statement
+"""
+SELECT_ALL_CHECKPOINTS = """
+SELECT version, statement, checksum, last_key, keys_done, rows_touched, batches, total_estimate, done,
+       capture_table, updated_at
+FROM {checkpoints} ORDER BY version, statement
+"""
+UPSERT_CHECKPOINT = """
+INSERT INTO {checkpoints} (version, statement, checksum, last_key, keys_done, rows_touched, batches,
+                           total_estimate, done, capture_table)
+VALUES (%(version)s, %(statement)s, %(checksum)s, %(last_key)s, %(keys_done)s, %(rows_touched)s,
+        %(batches)s, %(total_estimate)s, %(done)s, %(capture_table)s)
+ON CONFLICT (version, statement) DO UPDATE SET
+    checksum = EXCLUDED.checksum, last_key = EXCLUDED.last_key, keys_done = EXCLUDED.keys_done,
+    rows_touched = EXCLUDED.rows_touched, batches = EXCLUDED.batches,
+    total_estimate = EXCLUDED.total_estimate, done = EXCLUDED.done,
+    capture_table = EXCLUDED.capture_table, updated_at = clock_timestamp()
+"""
+DELETE_CHECKPOINTS = "DELETE FROM {checkpoints} WHERE version = %(version)s"
+
+# The table to page through: its schema-qualified name, the primary key, and column facts.
+BATCH_TABLE = """
+SELECT n.nspname, c.relname, c.reltuples::bigint
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.oid = to_regclass(%s) AND c.relkind IN ('r', 'p')
+"""
+PRIMARY_KEY_COLUMNS = """
+SELECT a.attname
+FROM pg_index i
+CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+WHERE i.indrelid = %s::regclass AND i.indisprimary
+ORDER BY k.ord
+"""
+TABLE_COLUMNS = """
+SELECT a.attname, a.attnotnull, a.attgenerated <> '' AS generated, a.attidentity = 'a' AS identity_always
+FROM pg_attribute a
+WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attnum
+"""
+# Is there a valid btree index whose leading columns are the key, in order? (else every lookup scans)
+KEY_INDEX_EXISTS = """
+SELECT EXISTS (
+    SELECT 1 FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_am am ON am.oid = ic.relam
+    WHERE i.indrelid = %(table)s::regclass AND i.indisvalid AND am.amname = 'btree'
+      AND (i.indkey::int2[])[0:%(n)s - 1] = %(attnums)s::int2[]
+)
+"""
+KEY_ATTNUMS = """
+SELECT array_agg(a.attnum ORDER BY k.ord)::int2[]
+FROM unnest(%(columns)s::text[]) WITH ORDINALITY AS k(name, ord)
+JOIN pg_attribute a ON a.attrelid = %(table)s::regclass AND a.attname = k.name
+"""
+COUNT_ROWS = "SELECT count(*) FROM {table}"
+
+# Keyset lookups: the first key after the last committed one, then the last key of the next `size`
+# keys (an index range scan that starts at the first key and reads `size` entries), or the greatest
+# key at the tail. {cols}: the key columns; {text_cols}: each cast to text; {after}: a row
+# of parameters.
+FIRST_KEY = "SELECT {text_cols} FROM {table} WHERE ({cols}) > ({after}) ORDER BY {cols} LIMIT 1"
+FIRST_KEY_AT_START = "SELECT {text_cols} FROM {table} ORDER BY {cols} LIMIT 1"
+LAST_KEY = """
+SELECT {text_cols}, tail FROM (
+    (SELECT {cols}, false AS tail FROM {table} WHERE ({cols}) >= ({start})
+     ORDER BY {cols} OFFSET %(skip)s LIMIT 1)
+    UNION ALL
+    (SELECT {cols}, true FROM {table} WHERE ({cols}) >= ({start}) ORDER BY {cols_desc} LIMIT 1)
+) k ORDER BY tail LIMIT 1
+"""
+COUNT_RANGE = "SELECT count(*) FROM {table} WHERE ({cols}) BETWEEN ({start}) AND ({end})"
+
+# Throttling signals: the worst replica replay lag, and sessions of this database waiting on a lock.
+REPLICATION_LAG = "SELECT coalesce(max(extract(epoch FROM replay_lag)), 0)::float8 FROM pg_stat_replication"
+LOCK_WAITERS = """
+SELECT count(*) FROM pg_stat_activity
+WHERE wait_event_type = 'Lock' AND datname = current_database() AND pid <> pg_backend_pid()
+"""
+
+# Capture of prior row values (batch capture: true), in the history schema, one table per migration:
+# the source table's columns (LIKE, no constraints), which statement captured the row, and a sequence
+# number so a restore takes, per key, the earliest value captured (the one from before the migration).
+CREATE_CAPTURE = """
+CREATE TABLE IF NOT EXISTS {capture} (
+    LIKE {table},
+    sqlmig_statement integer NOT NULL,
+    sqlmig_seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY
+)
+"""
+CREATE_CAPTURE_INDEX = "CREATE INDEX IF NOT EXISTS {index} ON {capture} ({cols}, sqlmig_seq)"
+TRUNCATE_CAPTURE = "TRUNCATE {capture}"
+DROP_CAPTURE = "DROP TABLE IF EXISTS {capture}"
+# Locks the range's rows first (FOR UPDATE), so the values copied are the ones the statement changes.
+CAPTURE_RANGE = """
+INSERT INTO {capture} ({columns}, sqlmig_statement)
+SELECT {columns}, %s FROM {table} WHERE ({cols}) BETWEEN ({start}) AND ({end}) FOR UPDATE
+"""
+# After the statement: keep only rows it touched. An updated row's new version carries this
+# transaction's id as xmin; a deleted row has no live version any more.
+CAPTURE_PRUNE = """
+DELETE FROM {capture} c USING {table} t
+WHERE c.sqlmig_seq > %(seq_before)s AND ({c_cols}) = ({t_cols}) AND t.xmin <> pg_current_xact_id()::xid
+"""
+CAPTURE_MAX_SEQ = "SELECT coalesce(max(sqlmig_seq), 0) FROM {capture}"
+CAPTURE_SEQ_BOUND = """
+SELECT sqlmig_seq FROM {capture} WHERE sqlmig_seq > %(after)s ORDER BY sqlmig_seq OFFSET %(skip)s LIMIT 1
+"""
+# Restore one slice of captured rows (by sequence number), each key to its earliest captured value:
+# rows that still exist are updated, rows a DELETE removed are inserted back.
+RESTORE_UPDATE = """
+UPDATE {table} t SET ({set_cols}) = ROW({c_set_cols})
+FROM {capture} c
+WHERE c.sqlmig_seq > %(lo)s AND c.sqlmig_seq <= %(hi)s AND ({t_cols}) = ({c_cols})
+  AND NOT EXISTS (SELECT 1 FROM {capture} e WHERE ({e_cols}) = ({c_cols}) AND e.sqlmig_seq < c.sqlmig_seq)
+"""
+RESTORE_INSERT = """
+INSERT INTO {table} ({columns}) OVERRIDING SYSTEM VALUE
+SELECT {c_columns} FROM {capture} c
+WHERE c.sqlmig_seq > %(lo)s AND c.sqlmig_seq <= %(hi)s
+  AND NOT EXISTS (SELECT 1 FROM {capture} e WHERE ({e_cols}) = ({c_cols}) AND e.sqlmig_seq < c.sqlmig_seq)
+  AND NOT EXISTS (SELECT 1 FROM {table} t WHERE ({t_cols}) = ({c_cols}))
+"""
+
 
 @dataclass(frozen=True)
 class Applied:

@@ -35,6 +35,7 @@ class StatusRow:
     statements_done: int | None = None
     statements: int | None = None
     point_of_no_return: bool = False
+    progress: float | None = None  # percent done of a batched migration in progress
 
     def to_dict(self) -> dict:
         return {
@@ -48,6 +49,7 @@ class StatusRow:
             "statements_done": self.statements_done,
             "statements": self.statements,
             "point_of_no_return": self.point_of_no_return,
+            "progress": self.progress,
         }
 
 
@@ -100,6 +102,10 @@ class Migrator:
         for step in plan.steps:
             assert step.migration is not None
             check_statements(step.migration)
+            if step.migration.manifest.batch is not None:
+                from sqlmig.batch import validate
+
+                validate(step.migration)  # every statement can be bounded to a key range
         return plan
 
     def plan_rollback(self, steps: int | None = None, to: str | None = None) -> planning.Plan:
@@ -172,6 +178,9 @@ class Migrator:
     def status(self) -> list[StatusRow]:
         history = self.read_history()
         drift = {d.version: d for d in planning.find_drift(self.project, history)}
+        from sqlmig.batch import progress
+
+        batched = progress(self.conn, self.settings, self.project)
         rows: list[StatusRow] = []
         for m in self.project.migrations:
             h = history.get(m.version)
@@ -190,6 +199,7 @@ class Migrator:
                     h.statements_done if h else None,
                     None,
                     m.point_of_no_return,
+                    batched.get(m.version) if h and h.status in ("running", "failed") else None,
                 )
             )
         known = self.project.by_version()

