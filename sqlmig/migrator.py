@@ -102,10 +102,9 @@ class Migrator:
         for step in plan.steps:
             assert step.migration is not None
             check_statements(step.migration)
-            if step.migration.manifest.batch is not None:
-                from sqlmig.batch import validate
+            from sqlmig.batch import validate
 
-                validate(step.migration)  # every statement can be bounded to a key range
+            validate(step.migration)  # batched: every statement can be bounded to a key range
         return plan
 
     def plan_rollback(self, steps: int | None = None, to: str | None = None) -> planning.Plan:

@@ -36,11 +36,17 @@ def run_batched(runner: Any, step: Any) -> Any:
 
 
 def validate(migration: Any) -> None:
-    """Check a batched migration's statements can be bounded, before anything runs (ProjectError if not)."""
-    from sqlmig.batch.bounds import bound_statements
+    """Before anything runs: a batched migration's statements can be bounded; no other uses the placeholders.
+
+    Raises ProjectError naming the statement otherwise.
+    """
+    from sqlmig.batch.bounds import bound_statements, refuse_stray_placeholders
     from sqlmig.project import check_statements
 
     batch = migration.manifest.batch
+    if batch is None:
+        refuse_stray_placeholders(check_statements(migration), migration.manifest_display)
+        return
     bound_statements(check_statements(migration), batch, batch.key)
 
 

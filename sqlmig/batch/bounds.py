@@ -92,7 +92,8 @@ def _same_table(table_expr: object, batch_table: str) -> bool:
     db = getattr(table_expr, "db", "") or ""
     want = [p.strip().strip('"') for p in batch_table.split(".")]
     have = [db, name] if db else [name]
-    return [p.lower() for p in have] == [p.lower() for p in want[-len(have):]] and len(want) >= len(have)
+    n = min(len(have), len(want))  # `items` matches `public.items` (the server resolves the schema)
+    return [p.lower() for p in have[-n:]] == [p.lower() for p in want[-n:]]
 
 
 def _rewrite(stmt: Statement, batch: Batch, key: tuple[str, ...]) -> str:
@@ -182,3 +183,16 @@ def has_restore_directive(text: str | None) -> bool:
         return False
     return any(line.strip().lstrip("-").strip().lower() == DIRECTIVE_RESTORE
                for line in text.splitlines() if line.strip().startswith("--"))  # fmt: skip
+
+
+def refuse_stray_placeholders(statements: list[Statement], manifest: str) -> None:
+    """`:batch_start`/`:batch_end` in a migration without `batch:` would reach the server as a syntax error."""
+    for stmt in statements:
+        spans = _placeholder_spans(stmt.text)
+        if spans:
+            raise ProjectError(
+                f":{spans[0][2]} is a batch range placeholder, but this migration is not batched",
+                where=stmt.where,
+                details=[stmt.first_line],
+                hint=f"add a batch: section (table, key) to {manifest}, or remove the placeholder",
+            )

@@ -261,3 +261,12 @@ def test_apply_phase_migrate_runs_the_backfill_alone(project, database_url, db, 
     assert db.execute("SELECT count(*) FROM items WHERE n = 1").fetchone()[0] == 1000
     status = json.loads(cli("status", "--format", "json", *args).stdout)
     assert [s["status"] for s in status] == ["applied", "applied", "pending"]
+
+
+def test_range_placeholders_outside_a_batched_migration_are_refused(project, database_url, db):
+    _counter_table(db, 10)
+    project.add("00001_plain", BUMP, "SELECT 1;", {"phase": "migrate"})
+    with pytest.raises(ProjectError, match="not batched") as info:
+        _apply(project, database_url)
+    assert info.value.where == "migrations/00001_plain.sql:1"
+    assert db.execute("SELECT sum(n) FROM items").fetchone()[0] == sum(range(1, 11))
