@@ -34,6 +34,8 @@ class Settings:
     application_name: str = "sqlmig"
     target_pg_version: int = 15  # PostgreSQL major version that lint reasons about
     backup_dir: str = ".sqlmig/backups"
+    pg_dump: str = ""  # path of the pg_dump for backups; default: one whose major version matches the server
+    large_table_size: str = "100MB"  # plan warns when a statement locks a table larger than this (kB, MB, GB, TB)
     lint: dict = field(default_factory=dict)  # [tool.sqlmig.lint] as given
     source_file: Path | None = None  # the config file that was read, if any
 

@@ -120,6 +120,12 @@ class DriftError(SqlmigError):
     exit_code = EXIT_DRIFT
 
 
+class BackupFailed(SqlmigError):
+    """The pg_dump a `backup: required` point of no return asks for failed (or no matching pg_dump); nothing ran."""
+
+    exit_code = EXIT_FAILED
+
+
 class LockNotAcquired(SqlmigError):
     """Another sqlmig holds the migration lock for longer than --lock-wait."""
 

@@ -277,6 +277,32 @@ WHERE c.sqlmig_seq > %(lo)s AND c.sqlmig_seq <= %(hi)s
   AND NOT EXISTS (SELECT 1 FROM {table} t WHERE ({t_cols}) = ({c_cols}))
 """
 
+# ---- schema snapshots (sqlmig.fingerprint). {snapshots} is <history_table>_snapshots in the history schema.
+# One row per apply or rollback run that changed something: the fingerprint of the schema it left
+# (zlib-compressed canonical JSON), the baseline `sqlmig drift` compares the live schema with.
+CREATE_SNAPSHOTS = """
+CREATE TABLE IF NOT EXISTS {snapshots} (
+    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    taken_at       timestamptz NOT NULL DEFAULT clock_timestamp(),
+    command        text NOT NULL,
+    version        text,
+    schema_hash    text NOT NULL,
+    server_version integer NOT NULL,
+    snapshot       bytea NOT NULL
+)
+"""
+INSERT_SNAPSHOT = """
+INSERT INTO {snapshots} (command, version, schema_hash, server_version, snapshot)
+VALUES (%(command)s, %(version)s, %(schema_hash)s, %(server_version)s, %(snapshot)s)
+"""
+PRUNE_SNAPSHOTS = "DELETE FROM {snapshots} WHERE id <= (SELECT max(id) FROM {snapshots}) - %(keep)s"
+LATEST_SNAPSHOT = """
+SELECT id, taken_at, command, version, schema_hash, server_version, snapshot
+FROM {snapshots} ORDER BY id DESC LIMIT 1
+"""
+SET_SCHEMA_HASH = "UPDATE {table} SET schema_hash = %(schema_hash)s WHERE version = %(version)s"
+SET_BACKUP_FILE = "UPDATE {table} SET backup_file = %(backup_file)s WHERE version = %(version)s"
+
 
 @dataclass(frozen=True)
 class Applied:
@@ -327,7 +353,9 @@ class History:
         self.locked = False
 
     def _q(self, template: str) -> Any:
-        return self._sql.SQL(template).format(table=self.table, schema=self._sql.Identifier(self.schema))
+        snapshots = self._sql.Identifier(self.schema, f"{self.table_name}_snapshots")
+        return self._sql.SQL(template).format(table=self.table, schema=self._sql.Identifier(self.schema),
+                                              snapshots=snapshots)  # fmt: skip
 
     # ---- the lock
     def acquire_lock(self, wait_seconds: float, on_wait: Any = None) -> None:
@@ -380,6 +408,7 @@ class History:
             if self.schema != "public":
                 self.conn.execute(self._q(CREATE_SCHEMA))
             self.conn.execute(self._q(CREATE_TABLE))
+            self.conn.execute(self._q(CREATE_SNAPSHOTS))
             for column, ddl in _LATER_COLUMNS:
                 self.conn.execute(self._q(f"ALTER TABLE {{table}} ADD COLUMN IF NOT EXISTS {column} {ddl}"))
 
@@ -431,6 +460,34 @@ class History:
 
     def delete(self, version: str) -> None:
         self.conn.execute(self._q(DELETE_ROW), {"version": version})
+
+    # ---- schema snapshots
+    def record_snapshot(self, command: str, version: str | None, schema_hash: str, server_version: int,
+                        snapshot: bytes, keep: int = 20) -> None:  # fmt: skip
+        """Store the schema a run left (and its hash on the last migration's row); keep the newest `keep`."""
+        row = {"command": command, "version": version, "schema_hash": schema_hash,
+               "server_version": server_version, "snapshot": snapshot}  # fmt: skip
+        self.conn.execute(self._q(INSERT_SNAPSHOT), row)
+        self.conn.execute(self._q(PRUNE_SNAPSHOTS), {"keep": keep})
+        if version is not None:
+            self.conn.execute(self._q(SET_SCHEMA_HASH), {"schema_hash": schema_hash, "version": version})
+
+    def latest_snapshot(self) -> tuple | None:
+        """(id, taken_at, command, version, schema_hash, server_version, snapshot) or None when none was recorded."""
+        name = f'"{self.schema}"."{self.table_name}_snapshots"'
+        if not self.conn.execute(TABLE_EXISTS, (name,)).fetchone()[0]:
+            return None
+        return self.conn.execute(self._q(LATEST_SNAPSHOT)).fetchone()
+
+    def set_backup_file(self, version: str, path: str) -> None:
+        self.conn.execute(self._q(SET_BACKUP_FILE), {"backup_file": path, "version": version})
+
+    @staticmethod
+    def own_patterns(table: str) -> tuple[str, ...]:
+        """LIKE patterns for sqlmig's own relations in the history schema: the history table and every
+        <table>_* beside it (snapshots, checkpoints, captures, and their indexes and sequences)."""
+        escaped = table.replace("_", "\\_")
+        return (escaped, escaped + "\\_%")
 
     # ---- session settings
     def set_local(self, name: str, value: str) -> None:

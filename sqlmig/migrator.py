@@ -16,6 +16,7 @@ from typing import Any
 from sqlmig import planner as planning
 from sqlmig.config import Settings
 from sqlmig.db import Target, connect, resolve_target
+from sqlmig.drift import SchemaWatch
 from sqlmig.errors import RefusedError
 from sqlmig.events import LockAcquired, LockWaiting, Note, Sink, discard
 from sqlmig.history import Applied, History
@@ -124,8 +125,14 @@ class Migrator:
         yes: bool = False,
         confirm: Confirm | None = None,
         dry_run: bool = False,
+        strict: bool = False,
+        no_backup: bool = False,
     ) -> tuple[planning.Plan, list[StepResult]]:
-        """Apply pending migrations under the lock. Returns the plan and what ran."""
+        """Apply pending migrations under the lock. Returns the plan and what ran.
+
+        Schema drift found before the run is a warning, or with `strict` a DriftError;
+        `no_backup` skips the pg_dump a `backup: required` point of no return asks for.
+        """
         assert self.history is not None
         if dry_run:
             return self.plan_apply(to, phase), []
@@ -134,6 +141,8 @@ class Migrator:
         plan = self.plan_apply(to, phase)
         for note in plan.notes:
             self.emit(Note("warning", note))
+        watch = SchemaWatch(self.conn, self.history, self.settings, self.emit)
+        watch.check(strict)
         ponr = [
             f"{s.version}_{s.name}: {s.migration.manifest.point_of_no_return.reason}"  # type: ignore[union-attr]
             for s in plan.steps
@@ -145,8 +154,24 @@ class Migrator:
                 details=ponr,
                 hint="review it and rerun with --yes (or apply up to the migration before it with --to)",
             )
-        runner = Runner(self.conn, self.history, self.settings, self.emit)
-        return plan, runner.run(plan)
+        from sqlmig.backup import BackupHook
+
+        return plan, self._run(plan, "apply", watch, BackupHook(self, skip=no_backup))
+
+    def _run(self, plan: planning.Plan, command: str, watch: SchemaWatch, backups: Any = None) -> list[StepResult]:
+        """Run the plan; then, even after a failure, record the schema it left and the backups it took."""
+        runner = Runner(self.conn, self.history, self.settings, self.emit, before_step=backups)
+        results: list[StepResult] = []
+        try:
+            results = runner.run(plan)
+        finally:
+            if plan.steps:
+                failed = len(results) < len(plan.steps)
+                watch.record(command, results[-1].version if results else None, quiet=failed)
+                if backups is not None:
+                    backups.record(self.history, quiet=failed)
+        return results
+
 
     def rollback(
         self,
@@ -171,8 +196,9 @@ class Migrator:
                     details=[f"would roll back: {', '.join(what)}"],
                     hint="rerun with --yes",
                 )
-        runner = Runner(self.conn, self.history, self.settings, self.emit)
-        return plan, runner.run(plan)
+        watch = SchemaWatch(self.conn, self.history, self.settings, self.emit)
+        watch.check(strict=False)
+        return plan, self._run(plan, "rollback", watch)
 
     def status(self) -> list[StatusRow]:
         history = self.read_history()

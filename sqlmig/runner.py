@@ -64,16 +64,20 @@ class Runner:
     """Runs plan steps on one connection that already holds the migration lock."""
 
     def __init__(self, conn: Any, history: History, settings: Settings, sink: Sink,
-                 sleep: Callable[[float], None] = time.sleep) -> None:  # fmt: skip
+                 sleep: Callable[[float], None] = time.sleep,
+                 before_step: Callable[[Step], None] | None = None) -> None:  # fmt: skip
         self.conn = conn
         self.history = history
         self.settings = settings
         self.emit = sink
         self.sleep = sleep
+        self.before_step = before_step  # e.g. the pg_dump a point of no return asks for (sqlmig.backup)
 
     def run(self, plan: Plan) -> list[StepResult]:
         results = []
         for step in plan.steps:
+            if self.before_step:
+                self.before_step(step)
             results.append(self.apply_step(step) if step.direction == "up" else self.rollback_step(step))
         return results
 

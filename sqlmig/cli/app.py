@@ -3,6 +3,7 @@
 from sqlmig.cli import (
     batch,  # noqa: F401  (registers finalize)
     migrate,  # noqa: F401  (registers plan, apply, rollback, status, new, repair)
+    verify,  # noqa: F401  (registers verify, drift)
 )
 from sqlmig.cli.base import app
 

@@ -93,6 +93,10 @@ def apply(
     phase: Phase = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; change nothing.")] = False,
     yes: Yes = False,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Refuse to run (exit 3) when the schema changed outside sqlmig (`sqlmig drift`).")] = False,
+    no_backup: Annotated[bool, typer.Option(
+        "--no-backup", help="Skip the pg_dump a `backup: required` point of no return asks for.")] = False,
     database_url: DatabaseUrl = None,
     project: ProjectDir = Path("."),
     lock_wait: LockWait = None,
@@ -105,7 +109,8 @@ def apply(
         with _migrator(settings, fmt.value) as m:
             _announce(m)
             confirm = confirm_on_terminal("Apply these points of no return?")
-            p, results = m.apply(to, phase, yes=yes, confirm=confirm, dry_run=dry_run)
+            p, results = m.apply(to, phase, yes=yes, confirm=confirm, dry_run=dry_run, strict=strict,
+                                 no_backup=no_backup)
             if dry_run:
                 _show_plan(m, p, fmt.value)
                 return 0

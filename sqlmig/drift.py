@@ -1,0 +1,182 @@
+"""Schema drift: objects changed outside sqlmig since the last apply or rollback.
+
+After every apply or rollback run that executed something, sqlmig stores the fingerprint
+of the schema it left (history.py: the snapshots table, and the hash on the history row
+of the last migration). `detect()` compares the live schema with that baseline.
+
+One fingerprint per run, taken at its end, rather than one per migration: recording is a
+catalog read of the whole schema, and a run of 500 migrations would pay it 500 times for
+a baseline only the last one is compared with.
+
+When drift existed before a run and the run goes ahead (`apply` without `--strict`), the
+new baseline carries it forward: objects the run touched take their new state, the others
+keep their recorded state, so the hand-made change is still reported afterwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlmig import fingerprint, schemadiff
+from sqlmig.config import Settings
+from sqlmig.errors import DriftError
+from sqlmig.events import Note, Sink
+from sqlmig.history import History
+
+
+def take(conn: Any, settings: Settings) -> fingerprint.Fingerprint:
+    """The live schema, without sqlmig's own tables."""
+    return fingerprint.take(conn, settings.history_schema, History.own_patterns(settings.history_table))
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The snapshot recorded by the last apply or rollback run."""
+
+    taken_at: datetime
+    command: str
+    version: str | None
+    schema_hash: str
+    server_version: int
+    snapshot: fingerprint.Snapshot
+
+    def describe(self) -> str:
+        after = f" of {self.version}" if self.version else ""
+        return f"recorded by {self.command}{after} at {self.taken_at:%Y-%m-%d %H:%M:%S %Z}".rstrip()
+
+
+def baseline(history: History) -> Baseline | None:
+    row = history.latest_snapshot()
+    if row is None:
+        return None
+    _id, taken_at, command, version, schema_hash, server_version, blob = row
+    return Baseline(taken_at, command, version, schema_hash, server_version, fingerprint.decompress(bytes(blob)))
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    baseline: Baseline
+    live: fingerprint.Fingerprint
+    changes: list[schemadiff.Change]
+
+    @property
+    def drifted(self) -> bool:
+        return bool(self.changes)
+
+    def notes(self) -> list[str]:
+        """Caveats a reader needs: a baseline taken on another major version compares catalogs that differ."""
+        old, new = self.baseline.server_version // 10000, self.live.server_version // 10000
+        if old != new:
+            return [f"the baseline was recorded on PostgreSQL {old} and the server runs {new}: view definitions "
+                    "and extension versions read differently across major versions; after review run "
+                    "`sqlmig drift --accept`"]  # fmt: skip
+        return []
+
+    def to_dict(self) -> dict:
+        return {"drift": self.drifted, "baseline": {"taken_at": self.baseline.taken_at.isoformat(),
+                "command": self.baseline.command, "version": self.baseline.version,
+                "schema_hash": self.baseline.schema_hash}, "live_hash": self.live.hash,
+                "changes": [c.to_dict() for c in self.changes], "notes": self.notes()}  # fmt: skip
+
+
+def detect(conn: Any, history: History, settings: Settings) -> DriftReport | None:
+    """Compare the live schema with the last recorded snapshot; None when none was recorded yet."""
+    base = baseline(history)
+    if base is None:
+        return None
+    live = take(conn, settings)
+    changes = [] if live.hash == base.schema_hash else schemadiff.compare(base.snapshot, live.snapshot)
+    return DriftReport(base, live, changes)
+
+
+def carry_forward(baseline: fingerprint.Snapshot, before: fingerprint.Snapshot,
+                  after: fingerprint.Snapshot) -> fingerprint.Snapshot:  # fmt: skip
+    """The baseline with the run's own changes (before → after) applied, and nothing else."""
+    out = {kind: dict(objects) for kind, objects in baseline.items()}
+    for kind in set(before) | set(after):
+        b, a = before.get(kind, {}), after.get(kind, {})
+        for name in set(b) | set(a):
+            if b.get(name) == a.get(name):
+                continue
+            if name in a:
+                out.setdefault(kind, {})[name] = a[name]
+            else:
+                out.get(kind, {}).pop(name, None)
+    return {kind: objects for kind, objects in out.items() if objects}
+
+
+def record(conn: Any, history: History, settings: Settings, command: str, version: str | None,
+           before: DriftReport | None = None) -> str:  # fmt: skip
+    """Store the schema a run left as the new baseline; returns its hash."""
+    after = take(conn, settings)
+    snap = after.snapshot
+    if before is not None and before.drifted:
+        snap = carry_forward(before.baseline.snapshot, before.live.snapshot, after.snapshot)
+    digest = fingerprint.schema_hash(snap)
+    with conn.transaction():
+        history.record_snapshot(command, version, digest, after.server_version,
+                                fingerprint.Fingerprint(snap, after.server_version).compress())  # fmt: skip
+    return digest
+
+
+@dataclass(frozen=True)
+class DriftCheck:
+    database: str  # masked, for the "using" line
+    report: DriftReport | None  # None: no baseline recorded yet
+    accepted: str | None = None  # the new baseline's hash after --accept
+
+
+def check_database(settings: Settings, *, accept: bool = False) -> DriftCheck:
+    """`sqlmig drift`: compare the live schema with the baseline; with `accept`, then record the live
+    schema as the new baseline (under the migration lock, so no apply runs meanwhile)."""
+    from sqlmig.db import connect, resolve_target
+
+    target = resolve_target(settings)
+    conn = connect(target, settings)
+    history = History(conn, settings.history_schema, settings.history_table)
+    shown = f"{target.shown} ({target.source})"
+    try:
+        report = detect(conn, history, settings)
+        if not accept:
+            return DriftCheck(shown, report)
+        history.acquire_lock(settings.lock_wait)
+        history.ensure()
+        return DriftCheck(shown, report, record(conn, history, settings, "drift --accept", None))
+    finally:
+        history.release_lock()
+        conn.close()
+
+
+class SchemaWatch:
+    """What apply and rollback do about drift: check before the run, record after it."""
+
+    def __init__(self, conn: Any, history: History, settings: Settings, emit: Sink) -> None:
+        self.conn, self.history, self.settings, self.emit = conn, history, settings, emit
+        self.before: DriftReport | None = None
+
+    def check(self, strict: bool) -> None:
+        """Warn about drift (one note per change), or raise DriftError when `strict`."""
+        self.before = detect(self.conn, self.history, self.settings)
+        if self.before is None or not self.before.drifted:
+            return
+        lines = [c.render() for c in self.before.changes] + self.before.notes()
+        what = f"the schema changed outside sqlmig since the last run ({self.before.baseline.describe()})"
+        if strict:
+            raise DriftError(what, details=lines, hint="see `sqlmig drift`; undo the changes or write a migration "
+                             "for them, or after review run `sqlmig drift --accept`")  # fmt: skip
+        self.emit(Note("warning", f"{what}:\n  " + "\n  ".join(lines)))
+
+    def record(self, command: str, version: str | None, *, quiet: bool = False) -> None:
+        """Record the new baseline. `quiet` (after a failed run): a failure to record must not hide
+        the migration's own error, so it is dropped; the next run records again."""
+        import psycopg
+
+        if self.conn.closed or self.conn.broken:
+            return
+        try:
+            record(self.conn, self.history, self.settings, command, version, self.before)
+        except psycopg.Error:
+            if not quiet:
+                raise
