@@ -1,20 +1,26 @@
 """Manifest: what a migration declares. YAML in, validated against manifest.schema.json, a frozen dataclass out.
 
 Errors name the file, the YAML line and column, the JSON path, and say in plain words
-what is wrong; all of them at once. YAML that only a parser could love (tabs, duplicate
-keys, anchors and aliases, a BOM, non-UTF-8) is refused with the same care.
+what is wrong; all of them at once. The YAML itself is read by sqlmig.yaml_strict,
+which refuses what a reviewer could misread (tabs, duplicate keys, anchors and aliases,
+tags, a BOM, non-UTF-8). Beyond the schema, values are checked against each other
+(batch sizes) and against PostgreSQL's limits (durations).
 """
 
 from __future__ import annotations
 
 import difflib
 import json
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import Any
 
 from sqlmig.errors import ProjectError
+from sqlmig.yaml_strict import Positions, Problem, decode, json_path, load
+
+__all__ = ["Batch", "Manifest", "PointOfNoReturn", "Problem", "interval_ms", "parse_manifest", "schema", "validate"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +31,8 @@ class PointOfNoReturn:
 
 @dataclass(frozen=True)
 class Batch:
+    """The batch strategy; field names are read by the batch runner (keep them stable)."""
+
     table: str
     key: tuple[str, ...] | None = None  # None: the primary key
     size: int = 1000
@@ -53,10 +61,15 @@ class Manifest:
     verify: tuple[str, ...] = ()
     batch: Batch | None = None
     raw: dict = field(default_factory=dict, compare=False, repr=False)
+    positions: Positions = field(default_factory=Positions, compare=False, repr=False)
 
     @property
     def transactional(self) -> bool:
         return self.transaction == "per-migration"
+
+    def line_of(self, *parts: str | int) -> int:
+        """The YAML line of a key (e.g. line_of('batch', 'table')), or of its nearest ancestor; 1 if unknown."""
+        return self.positions.key(parts)[0]
 
 
 @cache
@@ -65,8 +78,25 @@ def schema() -> dict:
     return json.loads(resources.files("sqlmig").joinpath("manifest.schema.json").read_text("utf-8"))
 
 
+# ---------------------------------------------------------------- durations
+
+_INTERVAL = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(us|ms|s|min|h|d)?\s*$")
+_UNIT_MS = {"us": 0.001, "ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000, None: 1}
+PG_MAX_TIMEOUT_MS = 2_147_483_647  # lock_timeout and statement_timeout are int4 milliseconds
+
+
+def interval_ms(value: Any) -> float | None:
+    """A manifest duration in milliseconds (integers are milliseconds), or None when it is not one."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return float(value)
+    m = _INTERVAL.match(str(value))
+    return float(m[1]) * _UNIT_MS[m[2]] if m else None
+
+
 def normalize_interval(value: Any) -> str | None:
-    """A manifest duration as PostgreSQL understands it: integers are milliseconds."""
+    """A manifest duration as PostgreSQL's SET understands it: integers are milliseconds."""
     if value is None:
         return None
     if isinstance(value, int):
@@ -74,96 +104,11 @@ def normalize_interval(value: Any) -> str | None:
     return str(value).replace(" ", "")
 
 
-# ---------------------------------------------------------------- YAML with positions
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a manifest, at a YAML position and a JSON path."""
-
-    line: int
-    column: int
-    path: str  # JSON path such as $.batch.size
-    message: str
-
-    def render(self, display: str) -> str:
-        return f"{display}:{self.line}:{self.column}: {self.path}: {self.message}"
-
-
-def _json_path(parts: list[Any]) -> str:
-    out = "$"
-    for p in parts:
-        out += f"[{p}]" if isinstance(p, int) else f".{p}"
-    return out
-
-
-def _load_yaml(text: str) -> tuple[Any, dict[tuple, tuple[int, int]], list[Problem]]:
-    """Compose the YAML, build plain data, and map each JSON path to (line, column) of its key or value."""
-    import yaml
-
-    problems: list[Problem] = []
-    marks: dict[tuple, tuple[int, int]] = {}
-    for n, raw in enumerate(text.splitlines(), 1):
-        indent = raw[: len(raw) - len(raw.lstrip())]
-        if "\t" in indent:
-            problems.append(Problem(n, indent.index("\t") + 1, "$", "tab used for indentation; YAML needs spaces"))
-    if problems:
-        return None, marks, problems
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        msg = (exc.problem or str(exc)).strip()
-        if exc.context:
-            msg = f"{exc.context.strip()}: {msg}"
-        if "found undefined alias" in msg or "found character '*'" in msg:
-            msg = "aliases (*name) are not allowed in manifests; write the value out"
-        return None, marks, [Problem(line, col, "$", f"invalid YAML: {msg}")]
-    except yaml.YAMLError as exc:
-        return None, marks, [Problem(1, 1, "$", f"invalid YAML: {exc}")]
-
-    def build(n: Any, path: tuple) -> Any:
-        marks.setdefault(path, (n.start_mark.line + 1, n.start_mark.column + 1))
-        if getattr(n, "anchor", None):
-            problems.append(
-                Problem(n.start_mark.line + 1, n.start_mark.column + 1, _json_path(list(path)),
-                        "anchors and aliases (&name, *name) are not allowed in manifests; write the value out")
-            )  # fmt: skip
-        if isinstance(n, yaml.MappingNode):
-            out: dict = {}
-            for key_node, value_node in n.value:
-                key = yaml.SafeLoader.construct_object(_loader(), key_node)  # scalars only
-                if key in out:
-                    problems.append(
-                        Problem(key_node.start_mark.line + 1, key_node.start_mark.column + 1,
-                                _json_path([*path, key]), f"duplicate key '{key}'; each key may appear once")
-                    )  # fmt: skip
-                    continue
-                marks[(*path, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-                out[key] = build(value_node, (*path, key))
-                marks[(*path, key, "=value")] = (value_node.start_mark.line + 1, value_node.start_mark.column + 1)
-            return out
-        if isinstance(n, yaml.SequenceNode):
-            return [build(v, (*path, i)) for i, v in enumerate(n.value)]
-        return _loader().construct_object(n)
-
-    if node is None:
-        return None, marks, problems
-    return build(node, ()), marks, problems
-
-
-@cache
-def _loader() -> Any:
-    import yaml
-
-    return yaml.SafeLoader("")
-
-
 # ---------------------------------------------------------------- schema errors in plain words
 
 _TYPE_NAMES = {"string": "a string", "integer": "a whole number", "number": "a number", "boolean": "true or false",
                "array": "a list", "object": "a mapping (key: value)", "null": "nothing"}  # fmt: skip
+_DURATION_ADVICE = "write milliseconds as a number, or a string such as '5s', '500ms', '2min'"
 
 
 def _describe(value: Any) -> str:
@@ -176,52 +121,52 @@ def _describe(value: Any) -> str:
     return repr(value)
 
 
-def _message(error: Any) -> tuple[list[Any], str]:
-    """(JSON path parts, plain message) for one jsonschema error."""
+def _messages(error: Any) -> list[tuple[list[Any], str]]:
+    """(JSON path parts, plain message) for one jsonschema error; several for several unknown keys."""
     path = list(error.absolute_path)
     v = error.validator
     if v == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
-        extra = [k for k in error.instance if k not in allowed]
-        key = extra[0] if extra else "?"
-        close = difflib.get_close_matches(str(key), allowed, n=1)
-        hint = f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(allowed)}"
-        return [*path, key], f"unknown key '{key}'; {hint}"
+        out = []
+        for key in [k for k in error.instance if k not in allowed]:
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(allowed)}"
+            out.append(([*path, key], f"unknown key '{key}'; {hint}"))
+        return out
     if v == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
-        return path, f"missing required key '{missing}'"
+        return [(path, f"missing required key '{missing}'")]
+    return [(path, _message(error))]
+
+
+def _message(error: Any) -> str:
+    v, inst, expected = error.validator, error.instance, error.validator_value
     if v == "enum":
-        options = error.validator_value
-        close = difflib.get_close_matches(str(error.instance), [str(o) for o in options], n=1)
+        close = difflib.get_close_matches(str(inst), [str(o) for o in expected], n=1)
         tip = f"; did you mean '{close[0]}'?" if close else ""
-        return path, f"{_describe(error.instance)} is not one of: {', '.join(map(str, options))}{tip}"
-    if v == "const" and error.validator_value is False:
-        return path, f"{_describe(error.instance)} is not allowed here (write false)"
+        return f"{_describe(inst)} is not one of: {', '.join(map(str, expected))}{tip}"
     if v == "type":
-        expected = error.validator_value
         expected = expected if isinstance(expected, list) else [expected]
-        names = " or ".join(_TYPE_NAMES.get(t, t) for t in expected)
-        return path, f"expected {names}, got {_describe(error.instance)}"
+        return f"expected {' or '.join(_TYPE_NAMES.get(t, t) for t in expected)}, got {_describe(inst)}"
     if v == "oneOf":
-        return path, _one_of_message(error)
+        return _one_of_message(error)
     if v == "pattern":
-        if "us|ms|s|min|h|d" in error.validator_value:
-            return path, (f"{_describe(error.instance)} is not a duration; "
-                          "write milliseconds as a number, or a string such as '5s', '500ms', '2min'")  # fmt: skip
-        if error.validator_value == "^[0-9]+$":
-            return path, f"{_describe(error.instance)} is not a version (digits only, e.g. '00001')"
-        return path, f"{_describe(error.instance)} does not match {error.validator_value}"
-    if v in ("minimum", "exclusiveMinimum"):
-        return path, f"{_describe(error.instance)} is too small (minimum {error.validator_value})"
+        if expected == "^[0-9]+$":
+            return f"{_describe(inst)} is not a version (digits only, e.g. '00001')"
+        return f"{_describe(inst)} does not match {expected}"
+    if v == "minimum":
+        return f"{_describe(inst)} is too small (minimum {expected})"
+    if v == "exclusiveMinimum":
+        return f"{_describe(inst)} is too small (must be more than {expected})"
     if v == "maximum":
-        return path, f"{_describe(error.instance)} is too large (maximum {error.validator_value})"
+        return f"{_describe(inst)} is too large (maximum {expected})"
     if v == "minLength":
-        return path, "must not be empty"
+        return "must not be empty"
     if v == "minItems":
-        return path, "must list at least one item"
+        return "must list at least one item"
     if v == "uniqueItems":
-        return path, "lists the same item twice"
-    return path, error.message
+        return "lists the same item twice"
+    return error.message
 
 
 def _one_of_message(error: Any) -> str:
@@ -230,38 +175,83 @@ def _one_of_message(error: Any) -> str:
     inst = error.instance
     if field_name == "point_of_no_return":
         if isinstance(inst, dict):
-            sub = [e for e in error.context if e.validator in ("required", "additionalProperties", "enum")]
+            sub = [e for e in error.context if e.validator in ("required", "additionalProperties", "enum", "type")]
             if sub:
-                return _message(sorted(sub, key=lambda e: e.validator)[0])[1]
+                return _messages(sorted(sub, key=lambda e: e.validator)[0])[0][1]
         return f"{_describe(inst)} is not valid; write false, a reason string, or {{reason: ..., backup: required}}"
     if field_name in ("lock_timeout", "statement_timeout"):
-        return (f"{_describe(inst)} is not a duration; "
-                "write milliseconds as a number, or a string such as '5s', '500ms', '2min'")  # fmt: skip
+        return f"{_describe(inst)} is not a duration; {_DURATION_ADVICE}"
     if field_name == "verify":
         return "write one SQL query as a string, or a list of queries"
     if field_name == "key":
         return "write a column name, or a list of column names"
     best = min(error.context, key=lambda e: len(list(e.absolute_path)), default=None)
-    return _message(best)[1] if best is not None else error.message
+    return _message(best) if best is not None else error.message
 
 
-def validate(data: Any, marks: dict[tuple, tuple[int, int]]) -> list[Problem]:
-    """Every schema violation, as Problems sorted by position."""
+def _schema_problems(data: dict, positions: Positions) -> list[Problem]:
     from jsonschema import Draft202012Validator
 
+    found: list[tuple[list[Any], str, str]] = []  # (parts, message, validator)
+    for err in Draft202012Validator(schema()).iter_errors(data):
+        found += [(parts, msg, err.validator) for parts, msg in _messages(err)]
+    # A misspelt required key shows once, as the unknown key with its suggestion.
+    suggested = {(tuple(p[:-1]), m.split("'")[3]) for p, m, v in found if v == "additionalProperties" and "mean" in m}
+    problems = []
+    for parts, msg, v in found:
+        if v == "required" and (tuple(parts), msg.split("'")[1]) in suggested:
+            continue
+        where = positions.key(parts) if v in ("additionalProperties", "required") else positions.value(parts)
+        problems.append(Problem(*where, json_path(parts), msg))
+    return problems
+
+
+def _value_problems(data: dict, positions: Positions) -> list[Problem]:
+    """What the schema cannot say: durations within PostgreSQL's limit, batch sizes in order."""
+    out = []
+    for key in ("lock_timeout", "statement_timeout"):
+        ms = interval_ms(data.get(key)) if key in data else None
+        if ms is not None and ms > PG_MAX_TIMEOUT_MS:
+            out.append(Problem(*positions.value((key,)), json_path((key,)),
+                               f"{_describe(data[key])} is too long; PostgreSQL allows at most "
+                               f"{PG_MAX_TIMEOUT_MS} ms (about 24 days)"))  # fmt: skip
+    batch = data.get("batch")
+    if isinstance(batch, dict):
+        sizes = {k: batch[k] for k in ("min_size", "size", "max_size") if isinstance(batch.get(k), int)}
+        for low, high in (("min_size", "size"), ("size", "max_size"), ("min_size", "max_size")):
+            if low in sizes and high in sizes and sizes[low] > sizes[high]:
+                out.append(Problem(*positions.value(("batch", low)), json_path(("batch", low)),
+                                   f"{sizes[low]} is more than {high} ({sizes[high]}); "
+                                   "min_size <= size <= max_size"))  # fmt: skip
+    return out
+
+
+def validate(data: Any, positions: Positions) -> list[Problem]:
+    """Every schema and value problem, sorted by position."""
     if not isinstance(data, dict):
         return [Problem(1, 1, "$", f"a manifest is a mapping of keys (description:, phase:, …), got {_describe(data)}")]
-    problems = []
-    for err in Draft202012Validator(schema()).iter_errors(data):
-        parts, message = _message(err)
-        line, col = marks.get(tuple(parts)) or marks.get(tuple(list(err.absolute_path))) or (1, 1)
-        if err.validator not in ("additionalProperties", "required"):
-            line, col = marks.get((*tuple(parts), "=value"), (line, col))
-        problems.append(Problem(line, col, _json_path(parts), message))
+    problems = _schema_problems(data, positions)
+    if not problems:
+        problems = _value_problems(data, positions)
     return sorted(set(problems), key=lambda p: (p.line, p.column, p.path))
 
 
-def _to_manifest(data: dict) -> Manifest:
+# ---------------------------------------------------------------- data -> Manifest
+
+
+def _to_batch(batch: dict | None) -> Batch | None:
+    if not batch:
+        return None
+    key = batch.get("key")
+    values = {**batch, "key": (key,) if isinstance(key, str) else (tuple(key) if key else None)}
+    size = values.get("size", Batch.size)
+    # Unstated bounds widen to include the stated size, so `size: 50` alone is valid as written.
+    values.setdefault("min_size", min(Batch.min_size, size))
+    values.setdefault("max_size", max(Batch.max_size, size))
+    return Batch(**values)
+
+
+def _to_manifest(data: dict, positions: Positions) -> Manifest:
     ponr = data.get("point_of_no_return", False)
     if isinstance(ponr, str):
         ponr_obj: PointOfNoReturn | None = PointOfNoReturn(reason=ponr)
@@ -270,11 +260,6 @@ def _to_manifest(data: dict) -> Manifest:
     else:
         ponr_obj = None
     verify = data.get("verify", ())
-    batch = data.get("batch")
-    batch_obj = None
-    if batch:
-        key = batch.get("key")
-        batch_obj = Batch(**{**batch, "key": (key,) if isinstance(key, str) else (tuple(key) if key else None)})
     return Manifest(
         description=data["description"],
         phase=data["phase"],
@@ -288,43 +273,40 @@ def _to_manifest(data: dict) -> Manifest:
         tags=tuple(data.get("tags", ())),
         allow_empty=bool(data.get("allow_empty", False)),
         verify=(verify,) if isinstance(verify, str) else tuple(verify),
-        batch=batch_obj,
+        batch=_to_batch(data.get("batch")),
         raw=data,
+        positions=positions,
     )
+
+
+def read_manifest(raw: bytes) -> tuple[Manifest | None, list[Problem]]:
+    """Bytes of a manifest -> (Manifest or None, every problem found). Never raises for bad input."""
+    text, problems = decode(raw)
+    if text is None:
+        return None, problems
+    data, positions, yaml_problems = load(text)
+    problems += yaml_problems
+    if yaml_problems:
+        return None, problems
+    if data is None:
+        return None, [*problems, Problem(1, 1, "$", "manifest is empty; it needs at least description: and phase:")]
+    problems += validate(data, positions)
+    if problems:
+        return None, problems
+    return _to_manifest(data, positions), []
 
 
 def parse_manifest(raw: bytes, display: str) -> Manifest:
     """Bytes of a manifest file -> Manifest, or ProjectError listing every problem found."""
-    problems: list[Problem] = []
-    if raw.startswith(b"\xef\xbb\xbf"):
-        problems.append(Problem(1, 1, "$", "file starts with a byte-order mark (BOM); save it as UTF-8 without BOM"))
-        raw = raw[3:]
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        problems.append(Problem(line, 1, "$", "file is not valid UTF-8; save it as UTF-8"))
-        raise _manifest_error(display, problems) from None
-    data, marks, yaml_problems = _load_yaml(text)
-    problems += yaml_problems
-    if not yaml_problems:
-        problems += (
-            validate(data if data is not None else {}, marks)
-            if data is not None
-            else [Problem(1, 1, "$", "manifest is empty; it needs at least description: and phase:")]
+    manifest, problems = read_manifest(raw)
+    if manifest is None:
+        n = len(problems)
+        err = ProjectError(
+            f"invalid manifest ({n} problem{'s' if n != 1 else ''})",
+            where=display,
+            details=[p.render(display) for p in problems],
+            hint="see `sqlmig schema` for every key, or `sqlmig new` for a commented template",
         )
-    if problems:
-        raise _manifest_error(display, problems)
-    return _to_manifest(data)
-
-
-def _manifest_error(display: str, problems: list[Problem]) -> ProjectError:
-    n = len(problems)
-    err = ProjectError(
-        f"invalid manifest ({n} problem{'s' if n != 1 else ''})",
-        where=display,
-        details=[p.render(display) for p in problems],
-        hint="see `sqlmig schema` for every key, or `sqlmig new` for a commented template",
-    )
-    err.problems = problems  # type: ignore[attr-defined]
-    return err
+        err.problems = problems  # type: ignore[attr-defined]
+        raise err
+    return manifest

@@ -134,6 +134,9 @@ class Migrator:
         `no_backup` skips the pg_dump a `backup: required` point of no return asks for.
         """
         assert self.history is not None
+        from sqlmig.integrity import raise_on_mismatch
+
+        raise_on_mismatch(self.settings.project_dir)  # migrations.sum, when there is one: exit 3 before the lock
         if dry_run:
             return self.plan_apply(to, phase), []
         self.lock()

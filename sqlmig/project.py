@@ -106,8 +106,12 @@ def _display(path: Path, root: Path) -> str:
         return str(path)
 
 
-def load_project(settings: Settings) -> Project:
-    """Read and pair every migration. Raises ProjectError listing every problem found."""
+def read_project(settings: Settings) -> tuple[Project, list[str]]:
+    """Read and pair every migration that can be read; return them with one line per problem found.
+
+    `sqlmig check` reports the problems and still checks the readable migrations;
+    everything else uses load_project, which refuses a project with any problem.
+    """
     root = settings.project_dir
     errors: list[str] = []
     if not settings.migrations_dir.is_dir():
@@ -120,7 +124,7 @@ def load_project(settings: Settings) -> Project:
     mans = _scan(settings.manifests_dir, ".yaml", root, errors)
     # .yml is a common slip; name it precisely instead of calling it stray.
     errors = [
-        e.replace("stray file in manifests/", "manifests use the .yaml extension, not .yml;")
+        e.replace("stray file in manifests/;", "manifests use the .yaml extension, not .yml;")
         if e.split(":")[0].endswith(".yml") else e
         for e in errors
     ]  # fmt: skip
@@ -164,14 +168,20 @@ def load_project(settings: Settings) -> Project:
             continue
         migrations.append(Migration(version, name, up, rollback, manifest, man_raw, man_display))
 
+    return Project(settings=settings, migrations=tuple(migrations)), errors
+
+
+def load_project(settings: Settings) -> Project:
+    """Read and pair every migration. Raises ProjectError listing every problem found."""
+    project, errors = read_project(settings)
     if errors:
         raise ProjectError(
             f"{len(errors)} problem{'s' if len(errors) != 1 else ''} in the migration files",
-            where=str(root),
+            where=str(settings.project_dir),
             details=errors,
             hint="fix the files named above; nothing was run",
         )
-    return Project(settings=settings, migrations=tuple(migrations))
+    return project
 
 
 def check_statements(migration: Migration, *, rollback: bool = False) -> list:

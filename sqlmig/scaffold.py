@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlmig.config import Settings
 from sqlmig.errors import UsageError
+from sqlmig.integrity import write_sum
 from sqlmig.planner import PHASES
 from sqlmig.project import NAME_RE
 
@@ -42,13 +43,23 @@ point_of_no_return: false
 # verify:
 #   - SELECT count(*) = 0 FROM orders WHERE customer_id IS NULL
 
-# A large data change in small, separately committed key ranges:
+# A large data change in small, separately committed key ranges (sizes in rows):
 # batch:
 #   table: orders
-#   key: id          # unique, indexed; default the primary key
-#   size: 1000       # rows per batch to start with
-#   target_ms: 200   # adaptive: aim each batch at this duration
-#   sleep_ms: 0      # pause between batches
+#   key: id                    # unique, indexed; default the primary key
+#   size: 1000                 # rows per batch to start with
+#   min_size: 100              # adaptive sizing stays within min_size..max_size
+#   max_size: 50000
+#   target_ms: 200             # adaptive: aim each batch at this duration
+#   sleep_ms: 0                # pause between batches
+#   max_replication_lag_s: 10  # wait while a replica lags more than this
+#   max_rows: 1000000          # stop after this many rows per run; the next apply resumes
+#   capture: false             # true: keep prior row values so the rollback can restore them
+
+# Versions that must be applied first (for out-of-order deploys by phase), and bookkeeping:
+# requires: ["00012"]
+# owner: payments-team
+# tags: [billing]
 """
 
 
@@ -99,4 +110,36 @@ def create_migration(settings: Settings, name: str, *, phase: str = "expand",
     for path, template in files:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(template.format(stem=stem, phase=phase), encoding="utf-8")
+    write_sum(settings.project_dir)
     return [p for p, _ in files]
+
+
+def renumber_migration(settings: Settings, which: str, *, sequential: bool = False) -> list[tuple[Path, Path]]:
+    """Move a migration's three files to the next version (after every other one); update migrations.sum.
+
+    `which` is a version ('00009', '9') or a stem ('00009_add_x', needed when a merge left
+    two migrations with one version). Returns (old path, new path) per moved file.
+    """
+    ups = {p.stem: p for p in settings.migrations_dir.glob("*.sql") if NAME_RE.match(p.stem)}
+    matches = [s for s in ups if s == which or (which.isdigit() and int(NAME_RE.match(s)["version"]) == int(which))]
+    if not matches:
+        raise UsageError(f"--renumber {which}: no migration has that version or name", hint="see `sqlmig status`")
+    if len(matches) > 1:
+        raise UsageError(f"--renumber {which}: {len(matches)} migrations have that version: {', '.join(matches)}",
+                         hint="give the full name, e.g. --renumber " + matches[-1])  # fmt: skip
+    stem = matches[0]
+    old_version, name = NAME_RE.match(stem)["version"], NAME_RE.match(stem)["name"]
+    versions = existing_versions(settings)
+    twins = [s for s in ups if int(NAME_RE.match(s)["version"]) == int(old_version)]
+    if int(old_version) == max(int(v) for v in versions) and len(twins) == 1:
+        raise UsageError(f"{stem} is already the newest migration; nothing to renumber")
+    new_stem = f"{next_version(versions, sequential=sequential)}_{name}"
+    moves = []
+    for folder, suffix in ((settings.migrations_dir, ".sql"), (settings.rollback_dir, ".sql"),
+                           (settings.manifests_dir, ".yaml")):  # fmt: skip
+        if (folder / f"{stem}{suffix}").exists():
+            moves.append((folder / f"{stem}{suffix}", folder / f"{new_stem}{suffix}"))
+    for old, new in moves:
+        old.rename(new)
+    write_sum(settings.project_dir)
+    return moves

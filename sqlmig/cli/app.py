@@ -2,6 +2,7 @@
 
 from sqlmig.cli import (
     batch,  # noqa: F401  (registers finalize)
+    check,  # noqa: F401  (registers check, schema, hash)
     migrate,  # noqa: F401  (registers plan, apply, rollback, status, new, repair)
     verify,  # noqa: F401  (registers verify, drift)
 )

@@ -227,19 +227,35 @@ def repair(
 
 @app.command()
 def new(
-    name: Annotated[str, typer.Argument(help="Short name: lower-case letters, digits and _, e.g. add_orders.")],
+    name: Annotated[
+        str | None, typer.Argument(help="Short name: lower-case letters, digits and _, e.g. add_orders.")
+    ] = None,
     phase: Annotated[str, typer.Option("--phase", help="expand, migrate or contract.")] = "expand",
     sequential: Annotated[
         bool, typer.Option("--sequential", help="Number 00001, 00002… instead of a YYYYMMDDHHMMSS timestamp.")
     ] = False,
+    renumber: Annotated[
+        str | None,
+        typer.Option("--renumber", help="Instead: move migration VERSION (or STEM) to the next version, e.g. "
+                     "after `sqlmig check --base` reports it out of order.", metavar="VERSION", show_default=False),
+    ] = None,
     project: ProjectDir = Path("."),
 ) -> None:
-    """Create the three files of a new migration from templates and print their paths."""
+    """Create the three files of a new migration from templates, update migrations.sum, print their paths."""
 
     def body() -> int:
-        from sqlmig.scaffold import create_migration
+        from sqlmig.errors import UsageError
+        from sqlmig.scaffold import create_migration, renumber_migration
 
         settings = settings_for(project, None)
+        if renumber is not None:
+            if name is not None:
+                raise UsageError("give a NAME or --renumber VERSION, not both")
+            for old, moved in renumber_migration(settings, renumber, sequential=sequential):
+                out(f"{old} -> {moved}")
+            return 0
+        if name is None:
+            raise UsageError("missing NAME", hint="sqlmig new add_orders (or sqlmig new --renumber VERSION)")
         for path in create_migration(settings, name, phase=phase, sequential=sequential):
             out(str(path))
         return 0
