@@ -14,7 +14,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from sqlmig.config import Settings
 from sqlmig.errors import ConnectionFailed, ServerError, UsageError
@@ -104,6 +104,7 @@ def server_error(exc: Exception) -> ServerError:
         detail=diag.message_detail,
         hint=diag.message_hint,
         position=int(pos) if pos else None,
+        context=diag.context,
     )
 
 
@@ -123,7 +124,7 @@ def connect(target: Target, settings: Settings, *, autocommit: bool = True) -> A
         for secret in _secrets(target.conninfo):
             text = text.replace(secret, "***")
         raise ConnectionFailed(
-            f"cannot connect to {target.shown}",
+            f"cannot connect to {target.shown} ({target.source})",
             details=[line for line in text.splitlines() if line.strip()],
             hint="check the URL, that the server is running, and the credentials",
         ) from None
@@ -139,9 +140,13 @@ def _secrets(conninfo: str) -> list[str]:
             parts = urlsplit(conninfo)
             if parts.password:
                 out.append(parts.password)
-            out += [v for k, v in parse_qsl(parts.query) if k.lower() == "password" and v]
+            for pair in parts.query.split("&"):
+                key, _, value = pair.partition("=")
+                if key.lower() == "password":
+                    out.append(value)
         except ValueError:
             pass
     else:
         out += [m.group(2).strip("'") for m in _KV_PASSWORD.finditer(conninfo)]
-    return [s for s in out if s]
+    out += [unquote(s) for s in out]  # libpq may echo the password percent-decoded
+    return sorted({s for s in out if s}, key=len, reverse=True)  # longest first, so no fragment stays

@@ -21,14 +21,32 @@ from typing import Any
 
 from sqlmig import fingerprint, schemadiff
 from sqlmig.config import Settings
-from sqlmig.errors import DriftError
+from sqlmig.errors import DriftError, MigrationFailed
 from sqlmig.events import Note, Sink
 from sqlmig.history import History
 
 
 def take(conn: Any, settings: Settings) -> fingerprint.Fingerprint:
-    """The live schema, without sqlmig's own tables."""
-    return fingerprint.take(conn, settings.history_schema, History.own_patterns(settings.history_table))
+    """The live schema, without sqlmig's own tables.
+
+    Reading an index's definition waits behind an ACCESS EXCLUSIVE lock on its table, so the
+    read runs under `lock_timeout` and says who is in the way instead of hanging.
+    """
+    import psycopg
+
+    try:
+        with conn.transaction():
+            History(conn, settings.history_schema, settings.history_table).set_local("lock_timeout",
+                                                                                     settings.lock_timeout)
+            return fingerprint.take(conn, settings.history_schema, History.own_patterns(settings.history_table))
+    except psycopg.errors.LockNotAvailable as exc:
+        from sqlmig.db import server_error
+
+        raise MigrationFailed(
+            f"cannot read the schema (for its fingerprint): a lock was not granted within lock_timeout "
+            f"{settings.lock_timeout}", server=server_error(exc),
+            hint="another session holds an ACCESS EXCLUSIVE lock (see pg_locks); retry when it is done",
+        ) from None
 
 
 @dataclass(frozen=True)

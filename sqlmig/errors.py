@@ -25,6 +25,7 @@ class ServerError:
     detail: str | None = None
     hint: str | None = None
     position: int | None = None
+    context: str | None = None  # e.g. "PL/pgSQL function inline_code_block line 3 at RAISE"
 
     def lines(self) -> list[str]:
         out = [f"{self.sqlstate or '?????'}: {self.message}"]
@@ -32,6 +33,8 @@ class ServerError:
             out.append(f"DETAIL: {self.detail}")
         if self.hint:
             out.append(f"HINT: {self.hint}")
+        if self.context:
+            out += [f"CONTEXT: {line}" for line in self.context.splitlines()[:3]]
         return out
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -130,6 +132,47 @@ LIMIT 1
 SET_LOCAL = "SELECT set_config(%s, %s, true)"
 SET_SESSION = "SELECT set_config(%s, %s, false)"
 SERVER_INFO = "SELECT current_setting('server_version_num')::int, current_user, current_database()"
+
+# ---- one migration's transaction, in as few round trips as psql needs for BEGIN … COMMIT.
+# {…} placeholders are composed with psycopg.sql.Literal: these are multi-statement simple queries.
+BEGIN_MIGRATION = (
+    "BEGIN; SELECT set_config('lock_timeout', {lock_timeout}, true), "
+    "set_config('statement_timeout', {statement_timeout}, true)"
+)
+SET_SESSION_TIMEOUTS = (
+    "SELECT set_config('lock_timeout', {lock_timeout}, false), "
+    "set_config('statement_timeout', {statement_timeout}, false)"
+)
+COMMIT = "COMMIT"
+ROLLBACK = "ROLLBACK"
+# sqlmig splits files assuming standard_conforming_strings = on ('a\' is a whole string), so the
+# server must read them the same way, whatever the database or role default says.
+SESSION_DEFAULTS = "SET standard_conforming_strings = on"
+# Undo what a migration's own SET / SET ROLE did, so it cannot leak into the next migration or
+# into sqlmig's bookkeeping (psql -f would have started each file in a fresh session).
+RESET_SESSION = "RESET ALL; RESET SESSION AUTHORIZATION; RESET ROLE; SET standard_conforming_strings = on"
+# The whole history row in one statement: the outcome of a run (applied, failed) or its start
+# (running, for `transaction: none`). started_at is derived from the run's duration so one
+# statement at the end can record it.
+RECORD_RUN = """
+INSERT INTO {table} (version, name, phase, status, transaction_mode, checksum, rollback_checksum,
+                     manifest_checksum, statements_done, done_checksum, started_at, finished_at,
+                     duration_ms, sqlmig_version, error, rollback_sql, point_of_no_return)
+VALUES ({version}, {name}, {phase}, {status}, {transaction_mode}, {checksum}, {rollback_checksum},
+        {manifest_checksum}, {statements_done}, {done_checksum},
+        clock_timestamp() - {duration_ms} * interval '1 millisecond',
+        CASE WHEN {status} <> 'running' THEN clock_timestamp() END,
+        {duration_ms}, {sqlmig_version}, {error}, {rollback_sql}, {point_of_no_return})
+ON CONFLICT (version) DO UPDATE SET
+    name = EXCLUDED.name, phase = EXCLUDED.phase, status = EXCLUDED.status,
+    transaction_mode = EXCLUDED.transaction_mode, checksum = EXCLUDED.checksum,
+    rollback_checksum = EXCLUDED.rollback_checksum, manifest_checksum = EXCLUDED.manifest_checksum,
+    statements_done = EXCLUDED.statements_done, done_checksum = EXCLUDED.done_checksum,
+    started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at, duration_ms = EXCLUDED.duration_ms,
+    applied_by = current_user, client_host = host(inet_client_addr()),
+    sqlmig_version = EXCLUDED.sqlmig_version, error = EXCLUDED.error, rollback_sql = EXCLUDED.rollback_sql,
+    point_of_no_return = EXCLUDED.point_of_no_return, rolled_back_at = NULL
+"""
 
 # ---- batched data migrations (sqlmig.batch). {checkpoints} is <history_table>_checkpoints in the history
 # schema; {table}, {cols}, {capture}… are composed with psycopg.sql by sqlmig.batch, never by string formatting.
@@ -488,6 +531,66 @@ class History:
         <table>_* beside it (snapshots, checkpoints, captures, and their indexes and sequences)."""
         escaped = table.replace("_", "\\_")
         return (escaped, escaped + "\\_%")
+
+    # ---- one migration's transaction
+    def _literals(self, template: str, **values: Any) -> Any:
+        lit = self._sql.Literal
+        return self._sql.SQL(template).format(table=self.table, **{k: lit(v) for k, v in values.items()})
+
+    @contextmanager
+    def transaction(self, lock_timeout: str, statement_timeout: str) -> Iterator[None]:
+        """BEGIN with SET LOCAL lock_timeout/statement_timeout, in one round trip.
+
+        Any exception (Ctrl-C included) rolls the transaction back before it propagates; a
+        normal exit commits, unless `record_run(..., commit=True)` already did.
+        """
+        self.conn.execute(self._literals(BEGIN_MIGRATION, lock_timeout=lock_timeout,
+                                         statement_timeout=statement_timeout))  # fmt: skip
+        try:
+            yield
+        except BaseException:
+            self.abort()
+            raise
+        if self.in_transaction():
+            self.conn.execute(COMMIT)
+
+    def in_transaction(self) -> bool:
+        from psycopg.pq import TransactionStatus
+
+        return not self.conn.closed and self.conn.info.transaction_status in (
+            TransactionStatus.INTRANS, TransactionStatus.INERROR)  # fmt: skip
+
+    def abort(self) -> None:
+        """ROLLBACK if a transaction is open; a broken connection is left to the server to clean up."""
+        import psycopg
+
+        try:
+            if self.in_transaction():
+                self.conn.execute(ROLLBACK)
+        except psycopg.Error:
+            pass
+
+    def record_run(self, row: dict, status: str, duration_ms: int, error: str | None = None, *,
+                   reset_session: bool = False, commit: bool = False) -> None:  # fmt: skip
+        """Write a migration's history row (RECORD_RUN) in one round trip: after RESET_SESSION when the
+        migration changed session state, and followed by COMMIT when `commit` (closing `transaction()`)."""
+        parts = [RESET_SESSION] if reset_session else []
+        parts.append(RECORD_RUN)
+        if commit:
+            parts.append(COMMIT)
+        values = {**row, "status": status, "duration_ms": duration_ms, "error": error}
+        self.conn.execute(self._literals(";".join(parts), **values))
+
+    def set_timeouts(self, lock_timeout: str, statement_timeout: str) -> None:
+        """Session-level timeouts for a `transaction: none` migration (undone by reset_session)."""
+        self.conn.execute(self._literals(SET_SESSION_TIMEOUTS, lock_timeout=lock_timeout,
+                                         statement_timeout=statement_timeout))  # fmt: skip
+
+    def reset_session(self) -> None:
+        self.conn.execute(RESET_SESSION)
+
+    def session_defaults(self) -> None:
+        self.conn.execute(SESSION_DEFAULTS)
 
     # ---- session settings
     def set_local(self, name: str, value: str) -> None:

@@ -17,11 +17,11 @@ from sqlmig import planner as planning
 from sqlmig.config import Settings
 from sqlmig.db import Target, connect, resolve_target
 from sqlmig.drift import SchemaWatch
-from sqlmig.errors import RefusedError
+from sqlmig.errors import ProjectError, RefusedError
 from sqlmig.events import LockAcquired, LockWaiting, Note, Sink, discard
 from sqlmig.history import Applied, History
-from sqlmig.project import Project, check_statements, load_project
-from sqlmig.runner import Runner, StepResult
+from sqlmig.project import Project, check_statements, load_project_deferred
+from sqlmig.runner import Runner, StepResult, check_resume
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,10 @@ class Migrator:
     def __init__(self, settings: Settings, sink: Sink = discard, project: Project | None = None) -> None:
         self.settings = settings
         self.emit = sink
-        self.project = project or load_project(settings)
+        self.deferred: ProjectError | None = None  # missing files: drift if those migrations were applied
+        if project is None:
+            project, self.deferred = load_project_deferred(settings)
+        self.project = project
         self.target: Target | None = None
         self.conn: Any = None
         self.history: History | None = None
@@ -89,11 +92,19 @@ class Migrator:
         assert self.history is not None
         t0 = time.monotonic()
         self.history.acquire_lock(self.settings.lock_wait, lambda holder: self.emit(LockWaiting(holder)))
+        self.history.session_defaults()
         self.emit(LockAcquired(int((time.monotonic() - t0) * 1000)))
 
     def read_history(self) -> dict[str, Applied]:
+        """History rows by version; raises the project's error when files are missing from a migration
+        that was never applied (for an applied one, find_drift reports it)."""
         assert self.history is not None
-        return self.history.read()
+        history = self.history.read()
+        if self.deferred is not None:
+            applied = {v for v, row in history.items() if row.status == "applied"}
+            if not set(self.project.incomplete) <= applied:
+                raise self.deferred
+        return history
 
     # ---------------------------------------------------------------- commands
     def plan_apply(self, to: str | None = None, phase: str | None = None) -> planning.Plan:
@@ -102,7 +113,7 @@ class Migrator:
         plan = planning.plan_apply(self.project, history, to=to, phase=phase)
         for step in plan.steps:
             assert step.migration is not None
-            check_statements(step.migration)
+            check_resume(step, check_statements(step.migration))
             from sqlmig.batch import validate
 
             validate(step.migration)  # batched: every statement can be bounded to a key range
@@ -140,8 +151,7 @@ class Migrator:
         if dry_run:
             return self.plan_apply(to, phase), []
         self.lock()
-        self.history.ensure()
-        plan = self.plan_apply(to, phase)
+        plan = self.plan_apply(to, phase)  # every file checked before the database changes at all
         for note in plan.notes:
             self.emit(Note("warning", note))
         watch = SchemaWatch(self.conn, self.history, self.settings, self.emit)
@@ -159,6 +169,7 @@ class Migrator:
             )
         from sqlmig.backup import BackupHook
 
+        self.history.ensure()
         return plan, self._run(plan, "apply", watch, BackupHook(self, skip=no_backup))
 
     def _run(self, plan: planning.Plan, command: str, watch: SchemaWatch, backups: Any = None) -> list[StepResult]:
@@ -175,7 +186,6 @@ class Migrator:
                     backups.record(self.history, quiet=failed)
         return results
 
-
     def rollback(
         self,
         steps: int | None = None,
@@ -189,7 +199,6 @@ class Migrator:
         if dry_run:
             return self.plan_rollback(steps, to), []
         self.lock()
-        self.history.ensure()
         plan = self.plan_rollback(steps, to)
         if plan.steps and not yes:
             what = [f"{s.version}_{s.name}" for s in plan.steps]
@@ -199,6 +208,7 @@ class Migrator:
                     details=[f"would roll back: {', '.join(what)}"],
                     hint="rerun with --yes",
                 )
+        self.history.ensure()
         watch = SchemaWatch(self.conn, self.history, self.settings, self.emit)
         watch.check(strict=False)
         return plan, self._run(plan, "rollback", watch)
@@ -260,7 +270,11 @@ class Migrator:
         by_version = self.project.by_version()
         with self.conn.transaction():
             for d in planning.find_drift(self.project, history):
-                if d.what == "changed":
+                if d.version in self.project.incomplete:
+                    gone = ", ".join(self.project.incomplete[d.version])
+                    changes.append(f"{d.version}_{d.name}: not repaired: restore {gone} "
+                                   "(repair records the checksums of files that exist)")  # fmt: skip
+                elif d.what == "changed":
                     self.history.update_checksums(d.version, by_version[d.version].checksums)
                     changes.append(f"{d.version}_{d.name}: recorded new checksums for {', '.join(d.files)}")
                 else:

@@ -63,6 +63,10 @@ def find_drift(project: Project, history: dict[str, Applied]) -> list[Drift]:
         if m is None:
             if row.status != "applied":
                 continue  # a failed run of a migration that was since removed: nothing to protect
+            if version in project.incomplete:  # some of its files are still there: not an older checkout
+                out.append(Drift(version, row.name, "changed",
+                                 tuple(f"{p} (removed)" for p in project.incomplete[version])))  # fmt: skip
+                continue
             out.append(Drift(version, row.name, "missing",
                              (f"migrations/{version}_{row.name}.sql",)))  # fmt: skip
             continue

@@ -480,6 +480,14 @@ def is_transaction_control(stmt: Statement) -> bool:
     return True
 
 
+def changes_session(stmt: Statement) -> bool:
+    """SET (not SET LOCAL), RESET, SET ROLE / SESSION AUTHORIZATION: state that outlives the transaction."""
+    words = stmt.keywords
+    if words[:1] == ("RESET",):
+        return True
+    return words[:1] == ("SET",) and words[1:2] != ("LOCAL",) and words[1:2] != ("CONSTRAINTS",)
+
+
 # ---------------------------------------------------------------- what a statement does to schema and data
 # For `sqlmig check`, which holds a manifest to its SQL (phase, point_of_no_return, batch).
 # Built on sqlmig.ddl's token-level anatomy (it names objects even where sqlglot gives up);

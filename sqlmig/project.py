@@ -9,7 +9,7 @@ there is more often a mistake (a typo'd name, a file in the wrong folder) than i
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlmig import postgres
@@ -57,6 +57,10 @@ class Migration:
 class Project:
     settings: Settings
     migrations: tuple[Migration, ...]
+    # version -> files missing from an otherwise present migration (each also an error of read_project);
+    # for an applied migration that is drift, not a malformed project
+    incomplete: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    incomplete_errors: tuple[str, ...] = ()  # the read_project errors that say so
 
     @property
     def root(self) -> Path:
@@ -129,10 +133,22 @@ def read_project(settings: Settings) -> tuple[Project, list[str]]:
         for e in errors
     ]  # fmt: skip
 
+    incomplete: dict[str, list[str]] = {}
+    explained: list[str] = []
+
+    def missing(stem: str, path: str, message: str) -> None:
+        files = incomplete.setdefault(NAME_RE.match(stem)["version"], [])
+        if path not in files:
+            files.append(path)
+        explained.append(message)
+        errors.append(message)
+
     for stem in sorted(set(downs) - set(ups)):
-        errors.append(f"{_display(downs[stem], root)}: rollback without a forward file migrations/{stem}.sql")
+        missing(stem, f"migrations/{stem}.sql",
+                f"{_display(downs[stem], root)}: rollback without a forward file migrations/{stem}.sql")  # fmt: skip
     for stem in sorted(set(mans) - set(ups)):
-        errors.append(f"{_display(mans[stem], root)}: manifest without a forward file migrations/{stem}.sql")
+        missing(stem, f"migrations/{stem}.sql",
+                f"{_display(mans[stem], root)}: manifest without a forward file migrations/{stem}.sql")  # fmt: skip
 
     seen: dict[int, str] = {}
     migrations: list[Migration] = []
@@ -148,7 +164,8 @@ def read_project(settings: Settings) -> tuple[Project, list[str]]:
             continue
         seen[int(version)] = stem
         if stem not in mans:
-            errors.append(f"{_display(up_path, root)}: missing manifest manifests/{stem}.yaml")
+            missing(stem, f"manifests/{stem}.yaml",
+                    f"{_display(up_path, root)}: missing manifest manifests/{stem}.yaml")  # fmt: skip
             continue
         man_path = mans[stem]
         man_display = _display(man_path, root)
@@ -161,43 +178,66 @@ def read_project(settings: Settings) -> tuple[Project, list[str]]:
         up = SqlFile.read(up_path, _display(up_path, root))
         rollback = SqlFile.read(downs[stem], _display(downs[stem], root)) if stem in downs else None
         if rollback is None and manifest.point_of_no_return is None:
-            errors.append(
-                f"{up.display}: missing rollback/{stem}.sql; a migration without a rollback "
-                "must declare point_of_no_return: <reason> in its manifest"
-            )
-            continue
+            missing(stem, f"rollback/{stem}.sql", f"{up.display}: missing rollback/{stem}.sql; a migration without "
+                    "a rollback must declare point_of_no_return: <reason> in its manifest")  # fmt: skip
         migrations.append(Migration(version, name, up, rollback, manifest, man_raw, man_display))
 
-    return Project(settings=settings, migrations=tuple(migrations)), errors
+    project = Project(settings, tuple(migrations), {v: tuple(p) for v, p in incomplete.items()}, tuple(explained))
+    return project, errors
 
 
 def load_project(settings: Settings) -> Project:
     """Read and pair every migration. Raises ProjectError listing every problem found."""
-    project, errors = read_project(settings)
-    if errors:
-        raise ProjectError(
-            f"{len(errors)} problem{'s' if len(errors) != 1 else ''} in the migration files",
-            where=str(settings.project_dir),
-            details=errors,
-            hint="fix the files named above; nothing was run",
-        )
+    project, error = load_project_deferred(settings)
+    if error:
+        raise error
     return project
 
 
+def load_project_deferred(settings: Settings) -> tuple[Project, ProjectError | None]:
+    """For commands that read history: when every problem is a file missing from a migration
+    (project.incomplete), return what could be read together with the error, because for an
+    applied migration that is drift (exit 3), not a malformed project. Any other problem raises."""
+    project, errors = read_project(settings)
+    if not errors:
+        return project, None
+    error = ProjectError(
+        f"{len(errors)} problem{'s' if len(errors) != 1 else ''} in the migration files",
+        where=str(settings.project_dir),
+        details=errors,
+        hint="fix the files named above; nothing was run",
+    )
+    if set(errors) <= set(project.incomplete_errors):
+        return project, error
+    raise error
+
+
+_CHECKED: dict[tuple, list] = {}
+
+
 def check_statements(migration: Migration, *, rollback: bool = False) -> list:
-    """Split a migration's file and check what can be known before running it.
+    """Split a migration's file and check what can be known before running it (cached per file content).
 
     Raises ProjectError for: an empty file (unless allow_empty), psql-only syntax,
-    BEGIN/COMMIT written in the file, and a statement PostgreSQL refuses inside a
-    transaction block in a `transaction: per-migration` migration.
+    BEGIN/COMMIT written in the file, SET standard_conforming_strings (the split assumes
+    it on), and a statement PostgreSQL refuses inside a transaction block in a
+    `transaction: per-migration` migration.
     """
     sql_file = migration.rollback if rollback else migration.up
     if sql_file is None:
         return []
+    man = migration.manifest
+    key = (sql_file.display, sql_file.checksum, man.transactional, man.allow_empty)
+    if key not in _CHECKED:
+        _CHECKED[key] = _check(sql_file, migration)
+    return _CHECKED[key]
+
+
+def _check(sql_file: SqlFile, migration: Migration) -> list:
     statements = sql_file.statements
     if not statements and not migration.manifest.allow_empty:
         raise ProjectError(
-            "file holds no SQL statements",
+            "file holds no SQL statements (only comments or whitespace)",
             where=sql_file.display,
             hint="write the change, or set allow_empty: true in the manifest for a placeholder",
         )
@@ -208,6 +248,13 @@ def check_statements(migration: Migration, *, rollback: bool = False) -> list:
                 where=stmt.where,
                 hint="remove it: sqlmig wraps each migration in a transaction itself "
                 "(set transaction: none in the manifest to run statements one by one)",
+            )
+        if "STANDARD_CONFORMING_STRINGS" in stmt.keywords[:4] and stmt.keywords[:1] in (("SET",), ("RESET",)):
+            raise ProjectError(
+                f"changing standard_conforming_strings in a migration is not supported: {stmt.first_line}",
+                where=stmt.where,
+                hint="sqlmig reads and runs every file with standard_conforming_strings = on; "
+                "write backslash escapes as E'...' strings instead",
             )
         reason = postgres.not_in_transaction_reason(stmt)
         if reason and migration.manifest.transactional:

@@ -11,6 +11,7 @@ resumes at the statement that failed, and refuses if the completed ones were edi
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,11 +54,58 @@ def done_checksum(statements: list[Statement], count: int) -> str | None:
     return checksum("\x00".join(s.text for s in statements[:count]).encode())
 
 
+_PLPGSQL_LINE = re.compile(r"(?:PL/pgSQL function inline_code_block|compilation of PL/pgSQL function .*) line (\d+)")
+
+
 def _position_line(stmt: Statement, err: ServerError) -> int:
-    """The file line the server's error position points at (falls back to the statement's line)."""
+    """The file line the server's error points at: its position in the statement, or the line
+    PL/pgSQL names inside the statement's own dollar-quoted body (a DO block, a function being
+    created); else the statement's first line."""
     if err.position and err.position > 0:
         return stmt.line + stmt.text[: err.position - 1].count("\n")
+    found = _PLPGSQL_LINE.search(err.context or "")
+    if found and stmt.tokens:
+        base = stmt.tokens[0].start
+        for tok in stmt.tokens:
+            rel = tok.start - base
+            if tok.token_type.name == "STRING" and stmt.text[rel : rel + 1] == "$":
+                return stmt.line + stmt.text[:rel].count("\n") + int(found[1]) - 1
     return stmt.line
+
+
+def check_resume(step: Step, statements: list[Statement]) -> None:
+    """Refuse to resume a partly applied `transaction: none` run whose completed statements were edited
+    (or whose manifest no longer says transaction: none): the rerun would skip or repeat the wrong work."""
+    m, row = step.migration, step.applied
+    if m is None or row is None or row.status not in ("failed", "running") or not row.statements_done:
+        return
+    if row.transaction_mode == "none" and m.manifest.transactional:
+        raise DriftError(
+            f"{m.manifest_display}: {row.statements_done} statement(s) of an earlier transaction: none run "
+            "stay applied, but the manifest now says per-migration",
+            hint="restore transaction: none, or after undoing those statements by hand run `sqlmig repair`",
+        )
+    done = step.resume_from
+    if done > len(statements) or row.done_checksum != done_checksum(statements, done):
+        raise DriftError(
+            f"{m.up.display}: the {done} statement(s) that already ran were edited since",
+            details=[f"{s.where}: {s.first_line}" for s in statements[:done]],
+            hint="restore them, or after checking the database by hand run `sqlmig repair` "
+            "to clear the failed run and start this migration from its first statement",
+        )
+
+
+def _resume_note(stmt: Statement, index: int, total: int) -> str:
+    note = (
+        f"statements 1-{index} of {total} were applied and stay applied; "
+        f"fix statement {index + 1} and run apply again: it resumes there"
+        if index
+        else "no statement of this migration was applied; fix it and run apply again"
+    )
+    if postgres.statement_kind(stmt) == "CREATE INDEX" and "CONCURRENTLY" in stmt.keywords:
+        note += ("; a failed CREATE INDEX CONCURRENTLY can leave an INVALID index: "
+                 "drop it (DROP INDEX CONCURRENTLY) before rerunning")  # fmt: skip
+    return note
 
 
 class Runner:
@@ -107,7 +155,7 @@ class Runner:
                 raise _VerifyFailed(query, value)
 
     def _failure(self, step: Step, stmt: Statement | None, exc: Exception, *, rolled_back: bool,
-                 resume_note: str | None = None) -> MigrationFailed:  # fmt: skip
+                 resume_note: str | None = None, attempts: int = 0) -> MigrationFailed:  # fmt: skip
         if isinstance(exc, _VerifyFailed):
             where = step.migration.manifest_display if step.migration else None
             message = f"verify query did not return true (returned {exc.value!r}): {exc.query}"
@@ -124,15 +172,20 @@ class Runner:
                 if rolled_back else None)
         )  # fmt: skip
         if server and server.sqlstate == LOCK_NOT_AVAILABLE:
-            hint = (hint or "") + "; another session holds a conflicting lock (see pg_locks / pg_stat_activity)"
+            if attempts:
+                details.append(f"gave up after {attempts} retr{'y' if attempts == 1 else 'ies'} with backoff")
+            hint = (hint + "; " if hint else "") + (
+                "another session holds a conflicting lock: find it in pg_locks / pg_stat_activity, "
+                "or raise lock_timeout / retries in the manifest")  # fmt: skip
         self.emit(MigrationFailedEvent(step.version, step.name, step.direction, message, rolled_back))
         return MigrationFailed(message, where=where, details=details, server=server, hint=hint)
 
     def _error_text(self, stmt: Statement | None, exc: Exception) -> str:
+        """The error as history keeps it: file:line, the statement's first line, and what the server said."""
         if isinstance(exc, _VerifyFailed):
             return f"verify returned {exc.value!r}: {exc.query}"
         err = server_error(exc)
-        where = f"{stmt.path}:{_position_line(stmt, err)}: " if stmt else ""
+        where = f"{stmt.path}:{_position_line(stmt, err)}: {stmt.first_line[:200]}: " if stmt else ""
         return where + " | ".join(err.lines())
 
     def _history_row(self, step: Step, statements: list[Statement], done: int) -> dict:
@@ -170,27 +223,28 @@ class Runner:
 
     def _apply_transactional(self, step: Step, statements: list[Statement], lock: str,
                              stmt_timeout: str, retries: int) -> StepResult:  # fmt: skip
+        """All of it or none of it: BEGIN (with the timeouts), the statements, verify, and the history
+        row with COMMIT, in as many round trips as psql needs for BEGIN, the statements and COMMIT."""
         import psycopg
 
         m = step.migration
         assert m is not None
         self.emit(MigrationStarted(m.version, m.name, "up", len(statements), True))
+        reset = any(postgres.changes_session(s) for s in statements)
         attempt = 0
         while True:
             t0 = time.perf_counter()
             current: Statement | None = None
             try:
-                with self.conn.transaction():
-                    self.history.set_local("lock_timeout", lock)
-                    self.history.set_local("statement_timeout", stmt_timeout)
-                    self.history.start(self._history_row(step, statements, 0))
+                with self.history.transaction(lock, stmt_timeout):
                     for stmt in statements:
                         current = stmt
                         self._execute(step, stmt)
                     current = None
                     self._run_verify(step)
                     ms = int((time.perf_counter() - t0) * 1000)
-                    self.history.applied(m.version, ms, len(statements), done_checksum(statements, len(statements)))
+                    row = self._history_row(step, statements, len(statements))
+                    self.history.record_run(row, "applied", ms, reset_session=reset, commit=True)
                 self.emit(MigrationDone(m.version, m.name, "up", ms))
                 return StepResult(m.version, m.name, "up", ms)
             except (psycopg.Error, _VerifyFailed) as exc:
@@ -200,36 +254,35 @@ class Runner:
                     continue
                 ms = int((time.perf_counter() - t0) * 1000)
                 self._record_failure(step, statements, 0, ms, self._error_text(current, exc))
-                raise self._failure(step, current, exc, rolled_back=True) from None
+                raise self._failure(step, current, exc, rolled_back=True, attempts=attempt) from None
 
     def _record_failure(self, step: Step, statements: list[Statement], done: int, ms: int, error: str) -> None:
-        """Write the failed row in its own transaction (the migration's own was rolled back)."""
-        with self.conn.transaction():
-            self.history.start(self._history_row(step, statements, done))
-            self.history.failed(step.version, ms, error)
+        """Write the failed row on its own (the migration's transaction was rolled back), if the
+        connection still works; a dead connection leaves the row as it was."""
+        import psycopg
+
+        if self.conn.closed or self.conn.broken:
+            return
+        try:
+            self.history.record_run(self._history_row(step, statements, done), "failed", ms, error)
+        except psycopg.Error:
+            self.history.abort()
 
     def _apply_autocommit(self, step: Step, statements: list[Statement], lock: str,
                           stmt_timeout: str, retries: int) -> StepResult:  # fmt: skip
+        """Statement by statement in autocommit, recording progress after each, so a rerun resumes."""
         import psycopg
 
         m = step.migration
         assert m is not None
+        check_resume(step, statements)
         start_at = step.resume_from
-        if start_at and (
-            start_at > len(statements)
-            or (step.applied and step.applied.done_checksum != done_checksum(statements, start_at))
-        ):
-            raise DriftError(
-                f"{m.up.display}: the {start_at} statement(s) that already ran were edited since",
-                hint="restore them, or after checking the database by hand run `sqlmig repair` "
-                "to clear the failed run and start this migration from its first statement",
-            )
         self.emit(MigrationStarted(m.version, m.name, "up", len(statements), False, start_at))
         t0 = time.perf_counter()
-        self.history.set_session("lock_timeout", lock)
-        self.history.set_session("statement_timeout", stmt_timeout)
+        done = start_at
+        self.history.set_timeouts(lock, stmt_timeout)
         try:
-            self.history.start(self._history_row(step, statements, start_at))
+            self.history.record_run(self._history_row(step, statements, start_at), "running", 0)
             for i in range(start_at, len(statements)):
                 stmt = statements[i]
                 attempt = 0
@@ -244,32 +297,29 @@ class Runner:
                             self._backoff(step, attempt, retries, exc)
                             continue
                         ms = int((time.perf_counter() - t0) * 1000)
-                        self.history.failed(m.version, ms, self._error_text(stmt, exc))
-                        note = (
-                            f"statements 1-{i} of {len(statements)} were applied and stay applied; "
-                            f"fix statement {i + 1} and run apply again: it resumes there"
-                            if i
-                            else "no statement of this migration was applied; fix it and run apply again"
-                        )
-                        if postgres.statement_kind(stmt) == "CREATE INDEX" and "CONCURRENTLY" in stmt.keywords:
-                            note += ("; a failed CREATE INDEX CONCURRENTLY can leave an INVALID index: "
-                                     "drop it (DROP INDEX CONCURRENTLY) before rerunning")  # fmt: skip
-                        raise self._failure(step, stmt, exc, rolled_back=False, resume_note=note) from None
-                self.history.progress(m.version, i + 1, done_checksum(statements, i + 1))
+                        self._record_failure(step, statements, i, ms, self._error_text(stmt, exc))
+                        raise self._failure(step, stmt, exc, rolled_back=False, attempts=attempt,
+                                            resume_note=_resume_note(stmt, i, len(statements))) from None  # fmt: skip
+                done = i + 1
+                self.history.progress(m.version, done, done_checksum(statements, done))
             try:
                 self._run_verify(step)
             except (psycopg.Error, _VerifyFailed) as exc:
                 ms = int((time.perf_counter() - t0) * 1000)
-                self.history.failed(m.version, ms, self._error_text(None, exc))
+                self._record_failure(step, statements, done, ms, self._error_text(None, exc))
                 raise self._failure(step, None, exc, rolled_back=False,
                                     resume_note="the statements stay applied; fix the data and run apply again "
                                     "(it reruns only the verify queries)") from None  # fmt: skip
             ms = int((time.perf_counter() - t0) * 1000)
             self.history.applied(m.version, ms, len(statements), done_checksum(statements, len(statements)))
+        except KeyboardInterrupt:
+            # psycopg cancelled the statement in progress; record how far the run got.
+            ms = int((time.perf_counter() - t0) * 1000)
+            self._record_failure(step, statements, done, ms, f"interrupted (Ctrl-C) at statement {done + 1}")
+            raise
         finally:
             if not self.conn.closed and not self.conn.broken:
-                self.history.set_session("lock_timeout", "0")
-                self.history.set_session("statement_timeout", "0")
+                self.history.reset_session()
         self.emit(MigrationDone(m.version, m.name, "up", ms))
         return StepResult(m.version, m.name, "up", ms)
 
@@ -295,30 +345,32 @@ class Runner:
         lock, stmt_timeout, retries = self._timeouts(step)
         self.emit(MigrationStarted(step.version, step.name, "down", len(statements), transactional))
         batch.before_rollback(self, step)  # captured rows back first, when the rollback asks for them
+        reset = any(postgres.changes_session(s) for s in statements)
         attempt = 0
         while True:
             t0 = time.perf_counter()
             current: Statement | None = None
             try:
                 if transactional:
-                    with self.conn.transaction():
-                        self.history.set_local("lock_timeout", lock)
-                        self.history.set_local("statement_timeout", stmt_timeout)
+                    with self.history.transaction(lock, stmt_timeout):
                         for stmt in statements:
                             current = stmt
                             self._execute(step, stmt)
                         current = None
+                        if reset:
+                            self.history.reset_session()
                         self.history.rolled_back(step.version)
                 else:
-                    self.history.set_session("lock_timeout", lock)
-                    self.history.set_session("statement_timeout", stmt_timeout)
-                    for stmt in statements:
-                        current = stmt
-                        self._execute(step, stmt)
-                    current = None
+                    self.history.set_timeouts(lock, stmt_timeout)
+                    try:
+                        for stmt in statements:
+                            current = stmt
+                            self._execute(step, stmt)
+                        current = None
+                    finally:
+                        if not self.conn.closed and not self.conn.broken:
+                            self.history.reset_session()
                     self.history.rolled_back(step.version)
-                    self.history.set_session("lock_timeout", "0")
-                    self.history.set_session("statement_timeout", "0")
                 break
             except psycopg.Error as exc:
                 if transactional and exc.sqlstate == LOCK_NOT_AVAILABLE and attempt < retries:

@@ -8,7 +8,9 @@ slice is what reaches the server. sqlglot's parse tree is used for analysis only
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -92,21 +94,47 @@ def _is_atomic_body_start(tokens: list[Any], i: int) -> bool:
     return tokens[i].token_type.name == "BEGIN" and i + 1 < len(tokens) and tokens[i + 1].text.upper() == "ATOMIC"
 
 
-def split_statements(text: str, path: str = "") -> list[Statement]:
-    """Split a file's text into statements. Raises ProjectError on text that cannot be tokenized
-    or that only psql understands (meta-commands, COPY … FROM stdin)."""
+_UNTERMINATED = {
+    "'": "string ('…')",
+    '"': 'quoted identifier ("…")',
+    "$": "dollar quote ($$ … $$ or $tag$ … $tag$)",
+    "/": "block comment (/* … */)",
+    "E": "escape string (E'…')",
+    "U": "Unicode string (U&'…')",
+    "B": "bit string (B'…')",
+    "X": "hex string (X'…')",
+}
+
+
+def _tokenize(text: str, path: str) -> list[Any]:
+    """sqlglot's PostgreSQL tokens; an unterminated quote or comment is an error naming where it opens."""
     from sqlglot.dialects.postgres import Postgres
     from sqlglot.errors import TokenError
 
+    tokenizer = Postgres.Tokenizer()
     try:
-        tokens = Postgres.Tokenizer().tokenize(text)
+        return tokenizer.tokenize(text)
     except TokenError as exc:
+        core = getattr(tokenizer, "_core", tokenizer)  # sqlglot internals: where the failing token began
+        opened = getattr(core, "_start", None)
+        if not isinstance(opened, int):
+            found = re.search(r"from \d+:(\d+)", str(exc.__cause__ or ""))
+            opened = int(found[1]) if found else 0
+        if opened:  # a COPY … FROM stdin data block before it is the likelier culprit
+            with contextlib.suppress(TokenError):
+                _groups_checked(Postgres.Tokenizer().tokenize(text[:opened]), text, path)
+        line, col = _line_col(text, opened)
+        what = _UNTERMINATED.get(text[opened : opened + 1].upper(), "token")
+        snippet = text[opened:].split("\n", 1)[0][:60]
         raise ProjectError(
-            f"cannot split into statements: {exc}",
-            where=path or None,
-            hint="look for an unterminated quote, dollar quote ($$ … $$) or block comment",
+            f"unterminated {what} starting here: {snippet}",
+            where=f"{path}:{line}:{col}" if path else f"line {line}, column {col}",
+            hint="close it; a semicolon inside quotes, dollar quotes or comments never ends a statement",
         ) from exc
 
+
+def _group(tokens: list[Any]) -> list[list[Any]]:
+    """Tokens grouped into statements at semicolons, except inside BEGIN ATOMIC … END."""
     groups: list[list[Any]] = []
     current: list[Any] = []
     depth = 0  # BEGIN ATOMIC … END nesting, where semicolons do not end the statement
@@ -124,29 +152,67 @@ def split_statements(text: str, path: str = "") -> list[Statement]:
             depth -= 1
     if current:
         groups.append(current)
+    return groups
 
+
+# sqlmig's own range placeholders in a batched migration (sqlmig.batch binds them), not psql variables.
+BATCH_PLACEHOLDERS = ("batch_start", "batch_end")
+
+
+def _refuse_psql_only(group: list[Any], text: str, path: str) -> None:
+    """psql meta-commands, psql variables and COPY … FROM stdin / TO stdout: only psql understands them."""
+
+    def at(tok: Any) -> str:
+        line, _ = _line_col(text, tok.start)
+        return f"{path}:{line}" if path else f"line {line}"
+
+    brackets = 0
+    for i, tok in enumerate(group):
+        name = tok.token_type.name
+        brackets += (name == "L_BRACKET") - (name == "R_BRACKET")
+        if name == "BACKSLASH":
+            command = text[tok.start : tok.start + 30].split(None, 1)[0]
+            raise ProjectError(
+                f"psql meta-command {command} is not supported (sqlmig sends SQL to the server, not to psql)",
+                where=at(tok),
+                hint="replace \\set/\\i/\\c and friends with plain SQL; split work across migrations",
+            )
+        nxt = group[i + 1] if i + 1 < len(group) else None
+        if (name == "COLON" and brackets == 0 and nxt is not None and nxt.start == tok.end + 1
+                and nxt.token_type.name in ("STRING", "IDENTIFIER", "VAR", "L_BRACE")
+                and not (nxt.token_type.name == "VAR" and nxt.text.lower() in BATCH_PLACEHOLDERS)):  # fmt: skip
+            raise ProjectError(
+                f"psql variable {text[tok.start : nxt.end + 1]} is not supported (only psql substitutes it)",
+                where=at(tok),
+                hint="write the value itself into the SQL",
+            )
+    words = [t.text.upper() for t in group if t.token_type.name == "VAR"]
+    if group[0].text.upper() == "COPY" and ("STDIN" in words or "STDOUT" in words):
+        raise ProjectError(
+            "COPY … FROM stdin / TO stdout is not supported (its data stream is psql's)",
+            where=at(group[0]),
+            hint="load the rows with INSERT … VALUES, or COPY from a server-side file",
+        )
+
+
+def _groups_checked(tokens: list[Any], text: str, path: str) -> list[list[Any]]:
+    groups = _group(tokens)
+    for group in groups:
+        _refuse_psql_only(group, text, path)
+    return groups
+
+
+def split_statements(text: str, path: str = "") -> list[Statement]:
+    """Split a file's text into statements. Raises ProjectError (with file:line) on text that cannot
+    be tokenized or that only psql understands (meta-commands, variables, COPY … FROM stdin)."""
+    groups = _groups_checked(_tokenize(text, path), text, path)
     statements: list[Statement] = []
     prev_end = 0
     for index, group in enumerate(groups):
         start = group[0].start
         end = group[-1].end + 1
         line, col = _line_col(text, start)
-        where = f"{path}:{line}" if path else f"line {line}"
-        for tok in group:
-            if tok.token_type.name == "BACKSLASH":
-                tline, _ = _line_col(text, tok.start)
-                raise ProjectError(
-                    "psql meta-command is not supported (sqlmig sends SQL to the server, not to psql)",
-                    where=f"{path}:{tline}" if path else f"line {tline}",
-                    hint="replace \\set/\\i/\\c and friends with plain SQL; split work across migrations",
-                )
         keywords = tuple(t.text.upper() for t in group[:8] if t.token_type.name != "STRING")
-        if keywords[:1] == ("COPY",) and any(t.text.upper() == "STDIN" for t in group if t.token_type.name == "VAR"):
-            raise ProjectError(
-                "COPY … FROM stdin is not supported (its data block is psql syntax)",
-                where=where,
-                hint="load the rows with INSERT … VALUES, or COPY from a server-side file",
-            )
         statements.append(
             Statement(
                 text=text[start:end],
@@ -180,7 +246,7 @@ class SqlFile:
     def read(cls, path: Path, display: str) -> SqlFile:
         return cls(path=path, raw=path.read_bytes(), display=display)
 
-    @property
+    @cached_property
     def checksum(self) -> str:
         return checksum(self.raw)
 

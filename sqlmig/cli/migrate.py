@@ -56,7 +56,11 @@ def _statements_of(m):
 
 
 def _show_plan(m, plan, fmt: str) -> None:
-    data = plan_to_dict(plan, _statements_of(m))
+    from sqlmig.liveplan import annotate
+
+    statements_of = _statements_of(m)
+    data = plan_to_dict(plan, statements_of)
+    annotate(m.conn, plan, statements_of, m.settings, data)  # locks, sizes and blockers on the live database
     if fmt == "json":
         out_json({"event": "plan", **data})
     else:

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlmig import events as ev
 from sqlmig.cli.base import err, out_json
+from sqlmig.liveplan import live_lines
 
 
 def sink_for(fmt: str) -> ev.Sink:
@@ -67,6 +68,8 @@ def plan_text(data: dict) -> list[str]:
                 else "nothing to roll back"]  # fmt: skip
     verb = "apply" if data["direction"] == "up" else "roll back"
     lines = [f"plan: {verb} {len(data['steps'])} migration{'s' if len(data['steps']) != 1 else ''}"]
+    if data.get("live_warnings"):  # from the live database (sqlmig.liveplan): first, where they are seen
+        lines += ["warnings from the live database:", *(f"  ! {w}" for w in data["live_warnings"])]
     warnings = []
     for s in data["steps"]:
         flags = [s["phase"] or "?", s["transaction"]]
@@ -80,6 +83,7 @@ def plan_text(data: dict) -> list[str]:
         for i, st in enumerate(s["statements"]):
             mark = "  (done)" if i < s["resume_from"] else ""
             lines.append(f"      {st['path']}:{st['line']}  {st['first_line'][:100]}{mark}")
+            lines += live_lines(st)
         from sqlmig.cli.batch import batch_plan_lines
 
         lines += batch_plan_lines(s)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import psycopg
+
 from sqlmig import drift, fingerprint
 
 
@@ -15,8 +17,8 @@ def _setup(project, database_url, cli):
     assert res.returncode == 0, res.stderr
 
 
-def _drift(cli, project, database_url, *extra):
-    return cli("drift", "--database-url", database_url, "--project", str(project.root), *extra)
+def _drift(cli, project, database_url, *extra, env=None):
+    return cli("drift", "--database-url", database_url, "--project", str(project.root), *extra, env=env)
 
 
 def test_untouched_database_has_no_drift(project, database_url, cli, db):
@@ -97,3 +99,13 @@ def test_carry_forward_keeps_drift_outside_the_run():
     after = {"table": {"a": {"columns": ["id", "hand"]}, "b": {"columns": ["id"]}}, "index": {}}
     assert drift.carry_forward(baseline, before, after) == {"table": {"a": {"columns": ["id"]},
                                                                       "b": {"columns": ["id"]}}}  # fmt: skip
+
+
+def test_a_table_locked_by_another_session_makes_drift_fail_clearly_not_hang(project, database_url, cli, db):
+    _setup(project, database_url, cli)
+    with psycopg.connect(database_url) as holder:
+        holder.execute("LOCK TABLE items IN ACCESS EXCLUSIVE MODE")
+        res = _drift(cli, project, database_url, env={"SQLMIG_LOCK_TIMEOUT": "200ms"})
+    assert res.returncode == 1
+    assert "cannot read the schema (for its fingerprint): a lock was not granted within lock_timeout 200ms" in res.stderr
+    assert "55P03" in res.stderr

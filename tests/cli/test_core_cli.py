@@ -1,0 +1,208 @@
+"""The core commands as a user runs them: password masking, options after the subcommand, plan and
+--dry-run changing nothing, JSON output, `sqlmig new`, a configurable history table, --help/--version."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+
+from sqlmig import __version__
+
+SECRET = "s3cr3t-Pw"
+
+
+def _run(cli, project, url, *args):
+    return cli(*args, "--database-url", url, "--project", str(project.root))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"postgresql://deploy:{SECRET}@127.0.0.1:1/shop",
+        f"postgresql://deploy@127.0.0.1:1/shop?password={SECRET}&sslmode=disable",
+        f"host=127.0.0.1 port=1 user=deploy password={SECRET} dbname=shop",
+        f"host=127.0.0.1 port=1 user=deploy password='{SECRET} x' dbname=shop",
+        f"postgresql://deploy:{SECRET}@127.0.0.1:notaport/shop",
+        f"postgresql://deploy:{SECRET}@127.0.0.1:1/shop?nosuchoption=1",
+    ],
+)
+@pytest.mark.parametrize("source", ["flag", "env"])
+def test_password_never_appears_in_connection_failures(project, cli, url, source):
+    project.add("00001_t", "CREATE TABLE t (a int);")
+    for command in ("apply", "status", "plan"):
+        for fmt in ("text", "json"):
+            args = [command, "--project", str(project.root), "--format", fmt]
+            if source == "flag":
+                res = cli(*args, "--database-url", url)
+            else:
+                res = cli(*args, env={"DATABASE_URL": url})
+            assert res.returncode in (1, 2), res.stderr
+            assert SECRET not in res.stderr and SECRET not in res.stdout
+            assert "Traceback" not in res.stderr
+            assert "***" in res.stderr or "invalid database URL" in res.stderr or "invalid" in res.stderr
+
+
+def test_password_is_masked_when_the_connection_works(project, database_url, cli):
+    info = psycopg.conninfo.conninfo_to_dict(database_url)
+    url = f"postgresql://postgres:{SECRET}@/{info['dbname']}?host={info['host']}"
+    project.add("00001_t", "CREATE TABLE t (a int);\nSELECT 1 / 0;")
+    for args in (["plan"], ["apply"], ["status"], ["apply", "--format", "json"]):
+        res = cli(*args, "--database-url", url, "--project", str(project.root))
+        assert SECRET not in res.stderr + res.stdout
+    res = cli("status", "--database-url", url, "--project", str(project.root))
+    assert f"using postgresql://postgres:***@/{info['dbname']}" in res.stderr
+
+
+def test_plan_changes_nothing_and_shows_every_statement(project, database_url, db, cli):
+    project.add("00001_t", "-- a comment\nCREATE TABLE t (a int);\nCREATE INDEX t_a ON t (a);")
+    project.add("00002_idx", "CREATE INDEX CONCURRENTLY t_a2 ON t (a);", manifest={"transaction": "none"})
+    project.add("00003_drop", "DROP TABLE t;", down=None, manifest={"point_of_no_return": "drops t", "phase":
+                                                                   "contract"})  # fmt: skip
+    before = db.execute("SELECT count(*) FROM pg_class").fetchone()[0]
+    res = _run(cli, project, database_url, "plan")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines()[:4] == [
+        "plan: apply 3 migrations",
+        "  00001_t  [expand, per-migration]",
+        "      migrations/00001_t.sql:2  CREATE TABLE t (a int)",
+        "      migrations/00001_t.sql:3  CREATE INDEX t_a ON t (a)",
+    ]
+    assert "00003_drop is a point of no return: drops t" in res.stdout
+    assert "00002_idx runs without a transaction" in res.stdout
+    res = _run(cli, project, database_url, "plan", "--format", "json")
+    data = json.loads(res.stdout)
+    assert [(s["version"], s["transaction"], s["point_of_no_return"]) for s in data["steps"]] == [
+        ("00001", "per-migration", None), ("00002", "none", None), ("00003", "per-migration", "drops t")]  # fmt: skip
+    assert data["steps"][0]["statements"][1].items() >= {"path": "migrations/00001_t.sql", "line": 3,
+                                                         "first_line": "CREATE INDEX t_a ON t (a)",
+                                                         "kind": "CREATE INDEX"}.items()  # fmt: skip
+    res = _run(cli, project, database_url, "plan", "--to", "1", "--phase", "expand")
+    assert "plan: apply 1 migration" in res.stdout
+    res = _run(cli, project, database_url, "apply", "--dry-run")
+    assert res.returncode == 0 and "plan: apply 3 migrations" in res.stdout
+    # nothing at all changed: no history table, no objects, no locks left
+    assert db.execute("SELECT count(*) FROM pg_class").fetchone()[0] == before
+    assert db.execute("SELECT to_regclass('sqlmig_history')").fetchone()[0] is None
+    assert db.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'").fetchone()[0] == 0
+
+
+def test_status_json_lists_every_migration_with_the_documented_keys(project, database_url, cli):
+    project.add("00001_a", "CREATE TABLE a (x int);")
+    project.add("00002_b", "CREATE TABLE b (x int);", manifest={"phase": "migrate"})
+    assert _run(cli, project, database_url, "apply", "--to", "1").returncode == 0
+    res = _run(cli, project, database_url, "status", "--format", "json")
+    rows = json.loads(res.stdout)
+    assert {"version", "name", "phase", "status", "applied_at", "duration_ms"} <= set(rows[0])
+    assert [(r["version"], r["name"], r["phase"], r["status"]) for r in rows] == [
+        ("00001", "a", "expand", "applied"), ("00002", "b", "migrate", "pending")]  # fmt: skip
+    assert datetime.fromisoformat(rows[0]["applied_at"]).tzinfo is not None
+    assert isinstance(rows[0]["duration_ms"], int) and rows[1]["applied_at"] is None
+    res = _run(cli, project, database_url, "status")
+    assert re.search(r"^00001_a\s+expand\s+applied\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+\d+ ms$", res.stdout, re.M)
+    assert re.search(r"^00002_b\s+migrate\s+pending\s+-\s+-$", res.stdout, re.M)
+
+
+def test_phase_applies_later_phases_first_and_history_is_a_set(project, database_url, cli):
+    project.add("00001_a", "CREATE TABLE a (x int);")
+    project.add("00002_fill", "INSERT INTO a VALUES (1);", manifest={"phase": "migrate"})
+    project.add("00003_b", "CREATE TABLE b (x int);")
+    res = _run(cli, project, database_url, "apply", "--phase", "expand")
+    assert res.returncode == 0 and "applied 2 migrations" in res.stdout
+    res = _run(cli, project, database_url, "status", "--format", "json")
+    assert [r["status"] for r in json.loads(res.stdout)] == ["applied", "pending", "applied"]
+    res = _run(cli, project, database_url, "apply")
+    assert res.returncode == 0 and "00002_fill is older than the newest applied migration" in res.stderr
+
+
+def test_history_schema_and_table_are_configurable(project, database_url, db, cli):
+    (project.root / "sqlmig.toml").write_text('history_schema = "ops"\nhistory_table = "schema_migrations"\n')
+    project.add("00001_a", "CREATE TABLE a (x int);")
+    assert _run(cli, project, database_url, "apply").returncode == 0
+    assert db.execute("SELECT to_regclass('ops.schema_migrations'), to_regclass('public.sqlmig_history')"
+                      ).fetchone() == ("ops.schema_migrations", None)  # fmt: skip
+    res = _run(cli, project, database_url, "status", "--format", "json")
+    assert json.loads(res.stdout)[0]["status"] == "applied"
+    res = cli("status", "--format", "json", "--project", str(project.root), "--database-url", database_url,
+              env={"SQLMIG_HISTORY_TABLE": "other_history"})  # fmt: skip
+    assert json.loads(res.stdout)[0]["status"] == "pending"  # the environment overrides the file
+    (project.root / "sqlmig.toml").write_text('history_table = "bad name"\n')
+    res = _run(cli, project, database_url, "status")
+    assert res.returncode == 2 and "history_table must be a plain identifier" in res.stderr
+
+
+def test_database_url_precedence_end_to_end(project, database_url, pg_server, cli):
+    """flag > SQLMIG_DATABASE_URL > DATABASE_URL > sqlmig.toml: each names the database it used."""
+    project.add("00001_a", "CREATE TABLE a (x int);")
+    bad = "postgresql://nobody@127.0.0.1:1/nowhere"
+    (project.root / "sqlmig.toml").write_text(f'database_url = "{database_url}"\n')
+    res = cli("status", "--project", str(project.root))
+    assert res.returncode == 0 and "(sqlmig.toml)" in res.stderr
+    res = cli("status", "--project", str(project.root), env={"DATABASE_URL": bad})
+    assert res.returncode == 1 and "cannot connect to postgresql://nobody@127.0.0.1:1/nowhere ($DATABASE_URL)" in (
+        res.stderr)  # fmt: skip
+    res = cli("status", "--project", str(project.root), env={"DATABASE_URL": bad, "SQLMIG_DATABASE_URL": database_url})
+    assert res.returncode == 0 and "($SQLMIG_DATABASE_URL)" in res.stderr
+    res = cli("status", "--project", str(project.root), "-d", database_url,
+              env={"DATABASE_URL": bad, "SQLMIG_DATABASE_URL": bad})  # fmt: skip
+    assert res.returncode == 0 and "(--database-url)" in res.stderr
+
+
+def test_new_numbers_migrations_and_its_templates_load(project, database_url, cli):
+    root = project.root
+    res = cli("new", "create_orders", "--sequential", "--project", str(root))
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == [str(root / "migrations/00001_create_orders.sql"),
+                                  str(root / "rollback/00001_create_orders.sql"),
+                                  str(root / "manifests/00001_create_orders.yaml")]  # fmt: skip
+    res = cli("new", "backfill_orders", "--phase", "migrate", "--project", str(root))  # follows the numbering
+    assert "migrations/00002_backfill_orders.sql" in res.stdout
+    assert "phase: migrate" in (root / "manifests/00002_backfill_orders.yaml").read_text()
+    assert cli("new", "Bad-Name", "--project", str(root)).returncode == 2
+
+    # the templates load (the manifest is valid), but an unwritten forward file stops apply and plan
+    from sqlmig.config import load_settings
+    from sqlmig.project import load_project
+
+    assert [m.version for m in load_project(load_settings(root)).migrations] == ["00001", "00002"]
+    for command in ("plan", "apply"):
+        res = _run(cli, project, database_url, command)
+        assert res.returncode == 2
+        assert "migrations/00001_create_orders.sql: file holds no SQL statements" in res.stderr
+    for stem, sql, down in (("00001_create_orders", "CREATE TABLE orders (id int);", "DROP TABLE orders;"),
+                            ("00002_backfill_orders", "INSERT INTO orders VALUES (1);", "DELETE FROM orders;")):
+        with (root / "migrations" / f"{stem}.sql").open("a") as f:
+            f.write(sql + "\n")
+        with (root / "rollback" / f"{stem}.sql").open("a") as f:
+            f.write(down + "\n")
+    if (root / "migrations.sum").exists():  # `sqlmig new` keeps the integrity sum file, if the project has one
+        assert cli("hash", "--project", str(root)).returncode == 0
+    res = _run(cli, project, database_url, "apply")
+    assert res.returncode == 0, res.stderr
+    assert _run(cli, project, database_url, "rollback", "--steps", "2", "--yes").returncode == 0
+
+
+def test_new_uses_a_timestamp_in_a_fresh_project(tmp_path, cli):
+    res = cli("new", "first", "--project", str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    version = res.stdout.split("/migrations/")[1].split("_")[0]
+    assert len(version) == 14 and abs(int(version) - int(datetime.now(UTC).strftime("%Y%m%d%H%M%S"))) < 10000
+    res = cli("new", "second", "--project", str(tmp_path))
+    assert int(res.stdout.split("/migrations/")[1].split("_")[0]) > int(version)
+
+
+def test_help_and_version(cli):
+    res = cli("--version")
+    assert res.returncode == 0 and res.stdout.strip() == f"sqlmig {__version__}"
+    res = cli("--help")
+    assert res.returncode == 0
+    for command in ("plan", "apply", "rollback", "status", "new", "repair"):
+        assert re.search(rf"^\W*{command}\b", res.stdout, re.M), command
+    res = cli("apply", "--help")
+    for option in ("--database-url", "--project", "--format", "--lock-wait", "--yes", "--dry-run", "--to", "--phase"):
+        assert option in res.stdout
+    res = cli("apply", "--no-such-flag")
+    assert res.returncode == 2

