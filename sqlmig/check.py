@@ -4,7 +4,8 @@
 holds each manifest to its SQL (sqlmig.agreements), verifies migrations.sum, and with a
 base ref compares the working tree with the base's files through git, without a
 checkout: migrations on the base must be byte-identical here, and new ones must come
-after the base's newest version.
+after the base's newest version. On a branch that has not merged its base yet, what the
+base gained or changed after the fork point (git merge-base) is not held against it.
 
 Exit policy (CheckResult.exit_code): integrity problems (migrations.sum, a base
 migration edited, removed or renamed, a version out of order) exit 3; any other error
@@ -99,49 +100,64 @@ def _stems(paths: list[str]) -> dict[str, str]:
     return out
 
 
-def _base_findings(base: BaseTree, files: dict[str, bytes], allow_out_of_order: bool) -> tuple[list[Finding], list]:
-    """Base migrations edited, removed or renamed here; new migrations that sort before the base's newest."""
-    out: list[Finding] = []
-    ref = base.ref
-    base_stems, head_stems = _stems(list(base.blobs)), _stems(list(files))
-    base_versions = {int(NAME_RE.match(s)["version"]): s for s in base_stems}
-    common = sorted(p for p in files if p in base.blobs)
+def _version(stem: str) -> int:
+    return int(NAME_RE.match(stem)["version"])
+
+
+def _edited(base: BaseTree, files: dict[str, bytes], base_stems: dict, head_stems: dict) -> list[Finding]:
+    """Files of base migrations that this branch changed or deleted."""
+    out, ref = [], base.ref
+    common = sorted(p for p in files if p in base.blobs and _stem_of(p) in base_stems)
     ids = base.worktree_ids(common)
     for path in common:
-        if ids[path] != base.blobs[path] and _stem_of(path) in base_stems:
+        if ids[path] != base.blobs[path] and base.changed_here(path, ids[path]):
             out.append(Finding("check/edited", "error", path, _first_difference(base.read(path), files[path]),
                                f"edited, but this migration is already on {ref}: databases that applied it would "
                                "not get the change", f"restore it (git checkout {ref} -- {path}) and make the "
                                "change in a new migration (`sqlmig new`)"))  # fmt: skip
     for path in sorted(set(base.blobs) - set(files)):
         stem = _stem_of(path)
-        if stem in base_stems and stem in head_stems:
+        if stem in base_stems and stem in head_stems and base.changed_here(path, None):
             out.append(Finding("check/edited", "error", path, 1, f"deleted, but this migration is already on {ref}",
                                f"restore it: git checkout {ref} -- {path}"))  # fmt: skip
+    return out
+
+
+def _missing(base: BaseTree, base_stems: dict, head_stems: dict) -> list[Finding]:
+    """Base migrations absent here: removed or renamed by this branch, or added to the base after it forked."""
+    out, ref = [], base.ref
     for stem, path in sorted(base_stems.items()):
         if stem in head_stems:
             continue
-        version = int(NAME_RE.match(stem)["version"])
-        twin = next((s for s in head_stems if int(NAME_RE.match(s)["version"]) == version), None)
+        twin = next((s for s in head_stems if _version(s) == _version(stem)), None)
         if twin:
             out.append(Finding("check/renamed", "error", head_stems[twin], 1, f"renamed from {stem} (on {ref}); a "
                                "migration's name is part of its identity in every database's history",
                                f"keep the name: git mv the three files back to {stem}"))  # fmt: skip
-        else:
+        elif base.changed_here(path, None):
             out.append(Finding("check/removed", "error", path, 1, f"removed, but this migration is on {ref} and "
                                "may have run", f"restore it: git checkout {ref} -- {path} and its rollback "
                                "and manifest"))  # fmt: skip
+        else:
+            out.append(Finding("check/behind-base", "info", path, 1, f"on {ref} but not on this branch yet",
+                               f"merge {ref} into this branch to check the two together"))  # fmt: skip
+    return out
+
+
+def _base_findings(base: BaseTree, files: dict[str, bytes], allow_out_of_order: bool) -> tuple[list[Finding], list]:
+    """Base migrations edited, removed or renamed here; new migrations that sort before the base's newest."""
+    base_stems, head_stems = _stems(list(base.blobs)), _stems(list(files))
+    out = _edited(base, files, base_stems, head_stems) + _missing(base, base_stems, head_stems)
+    base_versions = {_version(s): s for s in base_stems}
     newest = max(base_versions, default=-1)
-    new = sorted((s for s in head_stems if int(NAME_RE.match(s)["version"]) not in base_versions),
-                 key=lambda s: int(NAME_RE.match(s)["version"]))  # fmt: skip
+    new = sorted((s for s in head_stems if _version(s) not in base_versions), key=_version)
     for stem in new:
         version = NAME_RE.match(stem)["version"]
         if int(version) < newest:
-            severity = "info" if allow_out_of_order else "error"
-            out.append(Finding("check/out-of-order", severity, head_stems[stem], 1,
-                               f"version {version} sorts before {base_versions[newest]}, the newest on {ref}: "
+            out.append(Finding("check/out-of-order", "info" if allow_out_of_order else "error", head_stems[stem], 1,
+                               f"version {version} sorts before {base_versions[newest]}, the newest on {base.ref}: "
                                "databases already past it would apply this one out of order",
-                               f"merge {ref} into this branch, then `sqlmig new --renumber {stem}`; for a "
+                               f"merge {base.ref} into this branch, then `sqlmig new --renumber {stem}`; for a "
                                "phase-based deploy that means it, pass --allow-out-of-order"))  # fmt: skip
     return out, new
 
@@ -151,7 +167,7 @@ def run_check(settings: Settings, *, base: str | None = None, allow_out_of_order
     project, problems = read_project(settings)
     findings = [_load_finding(p) for p in problems]
     files = integrity.project_files(settings.project_dir)
-    versions = {int(NAME_RE.match(s)["version"]) for s in _stems(list(files))}
+    versions = {_version(s) for s in _stems(list(files))}
     for m in project.migrations:
         findings += check_migration(m, versions)
     tree = read_base(settings.project_dir, base) if base else None

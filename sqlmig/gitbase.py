@@ -26,6 +26,13 @@ class BaseTree:
     commit: str
     blobs: dict[str, str]  # project-relative path -> git object id: the three folders and migrations.sum
     project_dir: Path
+    # The same at the merge base of `ref` and HEAD, when that is not `ref` itself (a branch that has not
+    # merged its base yet): what the base gained or changed after the fork is not this branch's doing.
+    fork: dict[str, str] | None = None
+
+    def changed_here(self, path: str, worktree_id: str | None) -> bool:
+        """Whether this branch (not the base, after the fork) made `path` differ from the base."""
+        return self.fork is None or self.fork.get(path) != worktree_id
 
     def read(self, path: str) -> bytes:
         """The base's bytes of one file."""
@@ -35,7 +42,9 @@ class BaseTree:
         """Git object ids of working-tree files, as `git add` would store them."""
         if not paths:
             return {}
-        out = _git(self.project_dir, "hash-object", "--stdin-paths", stdin="\n".join(paths).encode() + b"\n")
+        # Absolute paths: git reads --stdin-paths from the repository root, not from the project folder.
+        absolute = "\n".join(str((self.project_dir / p).resolve()) for p in paths)
+        out = _git(self.project_dir, "hash-object", "--stdin-paths", stdin=absolute.encode() + b"\n")
         return dict(zip(paths, out.stdout.decode().split(), strict=True))
 
 
@@ -75,6 +84,14 @@ def read_base(project_dir: Path, ref: str) -> BaseTree:
             "with fetch-depth: 0 so the base branch is there",
         )
     commit = res.stdout.decode().strip()
+    fork = _git(project_dir, "merge-base", commit, "HEAD", check=False)
+    fork_commit = fork.stdout.decode().strip() if fork.returncode == 0 else commit
+    return BaseTree(ref=ref, commit=commit, blobs=_blobs(project_dir, commit), project_dir=project_dir,
+                    fork=_blobs(project_dir, fork_commit) if fork_commit != commit else None)  # fmt: skip
+
+
+def _blobs(project_dir: Path, commit: str) -> dict[str, str]:
+    """project-relative path -> object id of the migration files and migrations.sum in one commit."""
     listing = _git(project_dir, "ls-tree", "-r", "-z", commit, "--", *FOLDERS, SUM_FILE).stdout.decode()
     blobs = {}
     for entry in filter(None, listing.split("\0")):
@@ -82,4 +99,4 @@ def read_base(project_dir: Path, ref: str) -> BaseTree:
         _mode, kind, oid = meta.split()
         if kind == "blob":
             blobs[path] = oid
-    return BaseTree(ref=ref, commit=commit, blobs=blobs, project_dir=project_dir)
+    return blobs

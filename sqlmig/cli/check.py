@@ -63,13 +63,14 @@ def check(
             data = json.loads(format_json(result.findings))
             out(json.dumps({**data, "exit_code": code, "migrations": result.migrations, "base": result.base,
                             "new": list(result.new)}, indent=2))  # fmt: skip
-        elif fmt is CheckFormat.github:
+            return code
+        if fmt is CheckFormat.github:
             out(format_github(_repo_relative(result.findings, settings.project_dir)))
         else:
             out(format_text(result.findings))
-            against = f" against {result.base}" if result.base else ""
-            added = f", {len(result.new)} new" if result.base else ""
-            err(f"checked {result.migrations} migration{'s' if result.migrations != 1 else ''}{added}{against}")
+        against = f" against {result.base}" if result.base else ""
+        added = f", {len(result.new)} new" if result.base else ""
+        err(f"checked {result.migrations} migration{'s' if result.migrations != 1 else ''}{added}{against}")
         return code
 
     run("json" if fmt is CheckFormat.json else "text", body)

@@ -256,7 +256,7 @@ def new(
             if name is not None:
                 raise UsageError("give a NAME or --renumber VERSION, not both")
             for old, moved in renumber_migration(settings, renumber, sequential=sequential):
-                out(f"{old} -> {moved}")
+                out(f"{old.relative_to(settings.project_dir)} -> {moved.relative_to(settings.project_dir)}")
             return 0
         if name is None:
             raise UsageError("missing NAME", hint="sqlmig new add_orders (or sqlmig new --renumber VERSION)")

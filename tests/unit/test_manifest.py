@@ -28,22 +28,28 @@ def problems(text: str | bytes) -> list[str]:
         ),
         pytest.param(
             "description: x\nphase: expnad\n",
-            ["manifests/00007_backfill.yaml:2:8: $.phase: 'expnad' is not one of: expand, migrate, contract; "
-             "did you mean 'expand'?"],
+            [
+                "manifests/00007_backfill.yaml:2:8: $.phase: 'expnad' is not one of: expand, migrate, contract; "
+                "did you mean 'expand'?"
+            ],
             id="enum-with-suggestion",
-        ),  # fmt: skip
+        ),
         pytest.param(
             "description: x\nphase: expand\nlock_timeout: 5 seconds\n",
-            ["manifests/00007_backfill.yaml:3:15: $.lock_timeout: '5 seconds' is not a duration; write milliseconds "
-             "as a number, or a string such as '5s', '500ms', '2min'"],
+            [
+                "manifests/00007_backfill.yaml:3:15: $.lock_timeout: '5 seconds' is not a duration; write milliseconds "
+                "as a number, or a string such as '5s', '500ms', '2min'"
+            ],
             id="duration-with-a-word-unit",
-        ),  # fmt: skip
+        ),
         pytest.param(
             "description: x\nphase: expand\nstatement_timeout: 30d\n",
-            ["manifests/00007_backfill.yaml:3:20: $.statement_timeout: '30d' is too long; PostgreSQL allows at most "
-             "2147483647 ms (about 24 days)"],
+            [
+                "manifests/00007_backfill.yaml:3:20: $.statement_timeout: '30d' is too long; PostgreSQL allows at most "
+                "2147483647 ms (about 24 days)"
+            ],
             id="duration-over-postgres-limit",
-        ),  # fmt: skip
+        ),
         pytest.param(
             "description: x\nphase: expand\npoint_of_no_return: {backup: required}\n",
             ["manifests/00007_backfill.yaml:3:21: $.point_of_no_return: missing required key 'reason'"],
@@ -51,51 +57,64 @@ def problems(text: str | bytes) -> list[str]:
         ),
         pytest.param(
             "description: x\nphase: expand\npoint_of_no_return: true\n",
-            ["manifests/00007_backfill.yaml:3:21: $.point_of_no_return: true is not valid; write false, a reason "
-             "string, or {reason: ..., backup: required}"],
+            [
+                "manifests/00007_backfill.yaml:3:21: $.point_of_no_return: true is not valid; write false, a reason "
+                "string, or {reason: ..., backup: required}"
+            ],
             id="point-of-no-return-true",
-        ),  # fmt: skip
+        ),
         pytest.param(
             "description: x\nphase: migrate\nbatch:\n  tabel: products\n  size: 0\n  max_replication_lag_s: 0\n",
-            ["manifests/00007_backfill.yaml:4:3: $.batch.tabel: unknown key 'tabel'; did you mean 'table'?",
-             "manifests/00007_backfill.yaml:5:9: $.batch.size: 0 is too small (minimum 1)",
-             "manifests/00007_backfill.yaml:6:26: $.batch.max_replication_lag_s: 0 is too small (must be more than 0)"],
+            [
+                "manifests/00007_backfill.yaml:4:3: $.batch.tabel: unknown key 'tabel'; did you mean 'table'?",
+                "manifests/00007_backfill.yaml:5:9: $.batch.size: 0 is too small (minimum 1)",
+                "manifests/00007_backfill.yaml:6:26: $.batch.max_replication_lag_s: 0 is too small "
+                "(must be more than 0)",
+            ],
             id="batch-several-at-once",
-        ),  # fmt: skip
+        ),
         pytest.param(
             "description: x\nphase: migrate\nbatch: {table: products, size: 10, min_size: 20}\n",
-            ["manifests/00007_backfill.yaml:3:46: $.batch.min_size: 20 is more than size (10); "
-             "min_size <= size <= max_size"],
+            [
+                "manifests/00007_backfill.yaml:3:46: $.batch.min_size: 20 is more than size (10); "
+                "min_size <= size <= max_size"
+            ],
             id="batch-sizes-out-of-order",
-        ),  # fmt: skip
+        ),
         pytest.param(
             "phase: contract\ntransaction: nope\nretries: -1\nowner: 5\nfoo: 1\nbar: 2\n",
-            ["manifests/00007_backfill.yaml:1:1: $: missing required key 'description'",
-             "manifests/00007_backfill.yaml:2:14: $.transaction: 'nope' is not one of: per-migration, none; "
-             "did you mean 'none'?",
-             "manifests/00007_backfill.yaml:3:10: $.retries: -1 is too small (minimum 0)",
-             "manifests/00007_backfill.yaml:4:8: $.owner: expected a string, got 5",
-             "manifests/00007_backfill.yaml:5:1: $.foo: unknown key 'foo'; allowed keys: allow_empty, batch, "
-             "description, lock_timeout, owner, phase, point_of_no_return, requires, retries, statement_timeout, "
-             "tags, transaction, verify",
-             "manifests/00007_backfill.yaml:6:1: $.bar: unknown key 'bar'; allowed keys: allow_empty, batch, "
-             "description, lock_timeout, owner, phase, point_of_no_return, requires, retries, statement_timeout, "
-             "tags, transaction, verify"],
+            [
+                "manifests/00007_backfill.yaml:1:1: $: missing required key 'description'",
+                "manifests/00007_backfill.yaml:2:14: $.transaction: 'nope' is not one of: per-migration, none; "
+                "did you mean 'none'?",
+                "manifests/00007_backfill.yaml:3:10: $.retries: -1 is too small (minimum 0)",
+                "manifests/00007_backfill.yaml:4:8: $.owner: expected a string, got 5",
+                "manifests/00007_backfill.yaml:5:1: $.foo: unknown key 'foo'; allowed keys: allow_empty, batch, "
+                "description, lock_timeout, owner, phase, point_of_no_return, requires, retries, statement_timeout, "
+                "tags, transaction, verify",
+                "manifests/00007_backfill.yaml:6:1: $.bar: unknown key 'bar'; allowed keys: allow_empty, batch, "
+                "description, lock_timeout, owner, phase, point_of_no_return, requires, retries, statement_timeout, "
+                "tags, transaction, verify",
+            ],
             id="every-problem-at-once",
-        ),  # fmt: skip
+        ),
         pytest.param(
             "description: x\nphase: migrate\nrequires: [abc]\nverify: 5\n",
-            ["manifests/00007_backfill.yaml:3:12: $.requires[0]: 'abc' is not a version (digits only, e.g. '00001')",
-             "manifests/00007_backfill.yaml:4:9: $.verify: write one SQL query as a string, or a list of queries"],
+            [
+                "manifests/00007_backfill.yaml:3:12: $.requires[0]: 'abc' is not a version (digits only, e.g. '00001')",
+                "manifests/00007_backfill.yaml:4:9: $.verify: write one SQL query as a string, or a list of queries",
+            ],
             id="requires-and-verify",
-        ),  # fmt: skip
+        ),
         pytest.param(
             "description: x\nphase: expand\nyes: 1\n",
-            ["manifests/00007_backfill.yaml:3:1: $.yes: unknown key 'yes'; allowed keys: allow_empty, batch, "
-             "description, lock_timeout, owner, phase, point_of_no_return, requires, retries, statement_timeout, "
-             "tags, transaction, verify"],
+            [
+                "manifests/00007_backfill.yaml:3:1: $.yes: unknown key 'yes'; allowed keys: allow_empty, batch, "
+                "description, lock_timeout, owner, phase, point_of_no_return, requires, retries, statement_timeout, "
+                "tags, transaction, verify"
+            ],
             id="keys-as-written-not-yaml-1.1-booleans",
-        ),  # fmt: skip
+        ),
     ],
 )
 def test_schema_mistakes_word_for_word(text: str, expected: list[str]) -> None:
@@ -117,46 +136,60 @@ def test_schema_mistakes_word_for_word(text: str, expected: list[str]) -> None:
         ),
         pytest.param(
             b"description: x\nphase: expand\nphase: migrate\n",
-            ["manifests/00007_backfill.yaml:3:1: $.phase: duplicate key 'phase' (first at line 2); "
-             "each key may appear once"],
+            [
+                "manifests/00007_backfill.yaml:3:1: $.phase: duplicate key 'phase' (first at line 2); "
+                "each key may appear once"
+            ],
             id="duplicate-key",
-        ),  # fmt: skip
+        ),
         pytest.param(
             b"description: &d x\nphase: expand\ntags: [*d]\n",
-            ["manifests/00007_backfill.yaml:1:14: $: anchors and aliases (&name, *name) are not allowed in manifests; "
-             "write the value out (2 anchors and aliases in this file)"],
+            [
+                "manifests/00007_backfill.yaml:1:14: $: anchors and aliases (&name, *name) are not allowed in "
+                "manifests; write the value out (2 anchors and aliases in this file)"
+            ],
             id="anchor-and-alias",
-        ),  # fmt: skip
+        ),
         pytest.param(
             b"\xef\xbb\xbfdescription: x\nphase: expand\n",
-            ["manifests/00007_backfill.yaml:1:1: $: file starts with a byte-order mark (BOM); save it as UTF-8 "
-             "without BOM"],
+            [
+                "manifests/00007_backfill.yaml:1:1: $: file starts with a byte-order mark (BOM); save it as UTF-8 "
+                "without BOM"
+            ],
             id="bom",
-        ),  # fmt: skip
+        ),
         pytest.param(
             b"description: caf\xe9 au lait\nphase: expand\n",
-            ["manifests/00007_backfill.yaml:1:17: $: byte 0xe9 is not valid UTF-8 (Latin-1 or Windows-1252?); "
-             "save the file as UTF-8"],
+            [
+                "manifests/00007_backfill.yaml:1:17: $: byte 0xe9 is not valid UTF-8 (Latin-1 or Windows-1252?); "
+                "save the file as UTF-8"
+            ],
             id="latin-1",
-        ),  # fmt: skip
+        ),
         pytest.param(
             b"description: !!python/object:os.system x\nphase: expand\n",
-            ["manifests/00007_backfill.yaml:1:14: $: YAML tag !!python/object:os.system is not allowed in manifests; "
-             "write a plain value"],
+            [
+                "manifests/00007_backfill.yaml:1:14: $: YAML tag !!python/object:os.system is not allowed in "
+                "manifests; write a plain value"
+            ],
             id="python-tag",
-        ),  # fmt: skip
+        ),
         pytest.param(
             b"description: x\nphase: expand\n---\ndescription: y\n",
-            ["manifests/00007_backfill.yaml:3:1: $: more than one YAML document (a second ---); "
-             "a manifest is one document"],
+            [
+                "manifests/00007_backfill.yaml:3:1: $: more than one YAML document (a second ---); "
+                "a manifest is one document"
+            ],
             id="two-documents",
-        ),  # fmt: skip
+        ),
         pytest.param(
             b"description: [x\nphase: expand\n",
-            ["manifests/00007_backfill.yaml:2:6: $: invalid YAML: while parsing a flow sequence: "
-             "expected ',' or ']', but got ':'"],
+            [
+                "manifests/00007_backfill.yaml:2:6: $: invalid YAML: while parsing a flow sequence: "
+                "expected ',' or ']', but got ':'"
+            ],
             id="unclosed-bracket",
-        ),  # fmt: skip
+        ),
         pytest.param(
             b"# only a comment\n",
             ["manifests/00007_backfill.yaml:1:1: $: manifest is empty; it needs at least description: and phase:"],
@@ -164,10 +197,12 @@ def test_schema_mistakes_word_for_word(text: str, expected: list[str]) -> None:
         ),
         pytest.param(
             b"- description: x\n",
-            ["manifests/00007_backfill.yaml:1:1: $: a manifest is a mapping of keys (description:, phase:, …), "
-             "got a list"],
+            [
+                "manifests/00007_backfill.yaml:1:1: $: a manifest is a mapping of keys (description:, phase:, …), "
+                "got a list"
+            ],
             id="a-list",
-        ),  # fmt: skip
+        ),
     ],
 )
 def test_malformed_yaml_word_for_word(raw: bytes, expected: list[str]) -> None:
@@ -214,12 +249,14 @@ def test_batch_fields_and_widened_bounds() -> None:
 
 
 def test_durations_and_dates() -> None:
-    m = parse_manifest(b"description: 2024-05-01\nphase: expand\nlock_timeout: 1500\nstatement_timeout: 1.5 min\n", SHOWN)
+    raw = b"description: 2024-05-01\nphase: expand\nlock_timeout: 1500\nstatement_timeout: 1.5 min\n"
+    m = parse_manifest(raw, SHOWN)
     assert (m.description, m.lock_timeout, m.statement_timeout) == ("2024-05-01", "1500ms", "1.5min")
 
 
 def test_positions_of_keys() -> None:
-    m, found = read_manifest(b"description: x\nphase: migrate\nrequires:\n  - '00001'\n  - '00002'\nbatch:\n  table: t\n")
+    raw = b"description: x\nphase: migrate\nrequires:\n  - '00001'\n  - '00002'\nbatch:\n  table: t\n"
+    m, found = read_manifest(raw)
     assert found == [] and m is not None
     assert (m.line_of("requires", 1), m.line_of("batch", "table"), m.line_of("batch", "size")) == (5, 7, 6)
 
