@@ -261,28 +261,36 @@ def _same_base_rewrites(o: PgType, n: PgType) -> bool:
     return True
 
 
-def add_column_rewrite(col: Any, *, pg_version: int = 15, facts: Facts = NO_FACTS) -> tuple[str, bool] | None:
-    """(why, certain) when ADD COLUMN rewrites the table and all its indexes, else None.
-    `certain` is False for a default whose function sqlmig does not know (a user function)."""
+@dataclass(frozen=True)
+class Rewrite:
+    """Why ADD COLUMN rewrites the table. `cause`: serial | identity | generated | default | domain."""
+
+    cause: str
+    why: str
+    certain: bool = True  # False: the default calls a function whose volatility sqlmig cannot know
+
+
+def add_column_rewrite(col: Any, *, pg_version: int = 15, facts: Facts = NO_FACTS) -> Rewrite | None:
+    """Why ADD COLUMN rewrites the table and all its indexes, or None when it only touches the catalog."""
     typ = parse_type(col.type)
     if typ.base in SERIAL_TYPES:
-        return f"a {typ.base} column fills every existing row from a sequence", True
+        return Rewrite("serial", f"a {typ.base} column fills every existing row from a sequence")
     if col.generated == "identity":
-        return "an identity column fills every existing row from a sequence", True
+        return Rewrite("identity", "an identity column fills every existing row from a sequence")
     if col.generated == "stored" or (col.generated == "virtual" and pg_version < 18):
-        return "a stored generated column is computed for every existing row", True
-    has_default = col.default is not None and col.default.upper() != "NULL"
-    if not has_default:
+        return Rewrite("generated", "a stored generated column is computed for every existing row")
+    if col.default is None or col.default.upper() == "NULL":
         return None
-    if pg_version < 11:
-        return "before PostgreSQL 11 any non-NULL default fills every existing row", True
     if facts.domain_has_check(typ.base):
-        return f"the column's domain {typ.base} has a CHECK, so every row is rewritten", True
+        return Rewrite("domain", f"its type, the domain {typ.base}, has a CHECK, so every row is rewritten")
+    if pg_version < 11:
+        return Rewrite("default", "before PostgreSQL 11 any non-NULL default fills every existing row")
     volatility, fn = default_volatility(col.default_functions)
     if volatility == "volatile":
-        return f"the default calls {fn}(), which is VOLATILE: it is evaluated for every existing row", True
+        return Rewrite("default", f"the default calls {fn}(), which is VOLATILE: it is evaluated for every row")
     if volatility == "unknown":
-        return f"the default calls {fn}(); if that function is VOLATILE every existing row is rewritten", False
+        return Rewrite("default", f"the default calls {fn}(); if that function is VOLATILE every row is rewritten",
+                       certain=False)  # fmt: skip
     return None
 
 

@@ -3,6 +3,7 @@
 from sqlmig.cli import (
     batch,  # noqa: F401  (registers finalize)
     check,  # noqa: F401  (registers check, schema, hash)
+    lint,  # noqa: F401  (registers lint)
     migrate,  # noqa: F401  (registers plan, apply, rollback, status, new, repair)
     verify,  # noqa: F401  (registers verify, drift)
 )

@@ -158,6 +158,45 @@ def _describe(c: Cursor) -> Anatomy:
     return Anatomy(kind=head or "")
 
 
+# Statements with nothing more to read than their first word: no lock that lint reasons about.
+_PLAIN = {
+    "SELECT",
+    "VALUES",
+    "DO",
+    "CALL",
+    "BEGIN",
+    "START",
+    "COMMIT",
+    "END",
+    "ROLLBACK",
+    "ABORT",
+    "SAVEPOINT",
+    "RELEASE",
+    "EXPLAIN",
+    "DISCARD",
+    "NOTIFY",
+    "LISTEN",
+    "UNLISTEN",
+    "SHOW",
+    "PREPARE",
+    "EXECUTE",
+    "DEALLOCATE",
+    "CHECKPOINT",
+    "LOAD",
+    "SECURITY",
+    "IMPORT",
+    "MERGE",
+    "COPY",
+    "TABLE",
+}
+
+
+def recognized(a: Anatomy) -> bool:
+    """Whether sqlmig knows this kind of statement (False: its first word is all that was read)."""
+    head = a.kind.split(" ")[0]
+    return bool(head) and (head in ("CREATE", "ALTER", "DROP", "WITH") or head in _OTHER or head in _PLAIN)
+
+
 def _with(c: Cursor) -> Anatomy:
     """WITH … UPDATE/DELETE/INSERT: describe the main statement after the CTEs."""
     i = c.find_depth0({"UPDATE", "DELETE", "INSERT", "SELECT"}, start=c.i)
@@ -173,8 +212,20 @@ def _create(c: Cursor) -> Anatomy:
     while True:
         if c.eat("OR", "REPLACE"):
             flags.add("OR REPLACE")
-        elif c.at_any("TEMP", "TEMPORARY", "UNLOGGED", "GLOBAL", "LOCAL", "UNIQUE", "MATERIALIZED",
-                      "RECURSIVE", "CONSTRAINT", "TRUSTED", "PROCEDURAL", "DEFAULT"):  # fmt: skip
+        elif c.at_any(
+            "TEMP",
+            "TEMPORARY",
+            "UNLOGGED",
+            "GLOBAL",
+            "LOCAL",
+            "UNIQUE",
+            "MATERIALIZED",
+            "RECURSIVE",
+            "CONSTRAINT",
+            "TRUSTED",
+            "PROCEDURAL",
+            "DEFAULT",
+        ):
             flags.add({"TEMP": "TEMPORARY"}.get(c.peek(), c.peek()))
             c.i += 1
         else:
@@ -199,7 +250,10 @@ def _create(c: Cursor) -> Anatomy:
         if on is not None:
             c.i = on + 1
             table = c.name()
-        return Anatomy(kind="CREATE TRIGGER", object=name, objects=(name,), table=table, flags=frozenset(flags))
+        function = c.name() if c.skip_to("EXECUTE") and c.eat_any("FUNCTION", "PROCEDURE") else None
+        return Anatomy(
+            kind="CREATE TRIGGER", object=name, objects=(name,), table=table, flags=frozenset(flags), detail=function
+        )
     if obj == "POLICY":
         name = c.name()
         table = c.name() if c.eat("ON") else None
@@ -220,14 +274,30 @@ def _create(c: Cursor) -> Anatomy:
         if c.rest_has("CHECK"):
             flags.add("CHECK")
         return Anatomy(kind="CREATE DOMAIN", object=name, objects=(name,), flags=frozenset(flags))
-    if obj in ("SEQUENCE", "SCHEMA", "EXTENSION", "STATISTICS", "COLLATION", "PUBLICATION", "SUBSCRIPTION",
-               "DATABASE", "TABLESPACE", "ROLE", "USER", "CAST", "OPERATOR", "RULE", "SERVER"):  # fmt: skip
+    if obj in (
+        "SEQUENCE",
+        "SCHEMA",
+        "EXTENSION",
+        "STATISTICS",
+        "COLLATION",
+        "PUBLICATION",
+        "SUBSCRIPTION",
+        "DATABASE",
+        "TABLESPACE",
+        "ROLE",
+        "USER",
+        "CAST",
+        "OPERATOR",
+        "RULE",
+        "SERVER",
+    ):
         if c.eat("IF", "NOT", "EXISTS"):
             flags.add("IF NOT EXISTS")
         name = c.name()
         table = c.name() if obj == "RULE" and c.skip_to("ON") else None
-        return Anatomy(kind=f"CREATE {obj}", object=name, objects=(name,) if name else (), table=table,
-                       flags=frozenset(flags))  # fmt: skip
+        return Anatomy(
+            kind=f"CREATE {obj}", object=name, objects=(name,) if name else (), table=table, flags=frozenset(flags)
+        )
     if obj == "EVENT" and c.eat("TRIGGER"):
         name = c.name()
         return Anatomy(kind="CREATE EVENT TRIGGER", object=name, objects=(name,), flags=frozenset(flags))
@@ -248,8 +318,15 @@ def _create_index(c: Cursor, flags: set[str]) -> Anatomy:
         flags.add("USING " + (c.word() or "").upper())
     elements = c.paren_items() if c.at_punct("L_PAREN") else ()
     where = c.text_after_depth0("WHERE")
-    return Anatomy(kind="CREATE INDEX", object=name, objects=(name,) if name else (), table=table,
-                   flags=frozenset(flags), targets=elements, where=where)  # fmt: skip
+    return Anatomy(
+        kind="CREATE INDEX",
+        object=name,
+        objects=(name,) if name else (),
+        table=table,
+        flags=frozenset(flags),
+        targets=elements,
+        where=where,
+    )
 
 
 def _create_view(c: Cursor, flags: set[str]) -> Anatomy:
@@ -289,8 +366,14 @@ def _alter(c: Cursor) -> Anatomy:
         c.paren_text()
     action = _rename_or_move(c)
     actions = (action,) if action else ()
-    return Anatomy(kind=f"ALTER {obj}", object=name, objects=(name,) if name else (), table=table,
-                   flags=frozenset(flags), actions=actions)  # fmt: skip
+    return Anatomy(
+        kind=f"ALTER {obj}",
+        object=name,
+        objects=(name,) if name else (),
+        table=table,
+        flags=frozenset(flags),
+        actions=actions,
+    )
 
 
 def _rename_or_move(c: Cursor) -> Action | None:
@@ -317,17 +400,29 @@ def _alter_type(c: Cursor, flags: set[str]) -> Anatomy:
         label = c.string()
         if c.at_any("BEFORE", "AFTER"):
             flags.add(c.word() or "")
-        return Anatomy(kind="ALTER TYPE", object=name, objects=(name,), flags=frozenset(flags),
-                       actions=(Action("ADD VALUE", pos, name=label),), targets=(label,) if label else ())  # fmt: skip
+        return Anatomy(
+            kind="ALTER TYPE",
+            object=name,
+            objects=(name,),
+            flags=frozenset(flags),
+            actions=(Action("ADD VALUE", pos, name=label),),
+            targets=(label,) if label else (),
+        )
     if c.eat("RENAME", "VALUE"):
         old = c.string()
         c.eat("TO")
         new = c.string()
-        return Anatomy(kind="ALTER TYPE", object=name, objects=(name,), flags=frozenset(flags),
-                       actions=(Action("RENAME VALUE", pos, name=old, new_name=new),))  # fmt: skip
+        return Anatomy(
+            kind="ALTER TYPE",
+            object=name,
+            objects=(name,),
+            flags=frozenset(flags),
+            actions=(Action("RENAME VALUE", pos, name=old, new_name=new),),
+        )
     action = _rename_or_move(c)
-    return Anatomy(kind="ALTER TYPE", object=name, objects=(name,), flags=frozenset(flags),
-                   actions=(action,) if action else ())  # fmt: skip
+    return Anatomy(
+        kind="ALTER TYPE", object=name, objects=(name,), flags=frozenset(flags), actions=(action,) if action else ()
+    )
 
 
 # ------------------------------------------------------------------ DROP
@@ -365,8 +460,14 @@ def _drop(c: Cursor) -> Anatomy:
             break
     rest = set(c.rest_words())
     flags |= rest & {"CASCADE", "RESTRICT"}
-    return Anatomy(kind=f"DROP {obj}", object=names[0] if names else None, objects=tuple(names), table=table,
-                   flags=frozenset(flags), detail=detail)  # fmt: skip
+    return Anatomy(
+        kind=f"DROP {obj}",
+        object=names[0] if names else None,
+        objects=tuple(names),
+        table=table,
+        flags=frozenset(flags),
+        detail=detail,
+    )
 
 
 # ------------------------------------------------------------------ data and the rest
@@ -384,8 +485,16 @@ def _update(c: Cursor) -> Anatomy:
     where = c.text_after_depth0("WHERE", stop={"RETURNING"})
     if where is not None:
         flags.add("WHERE")
-    return Anatomy(kind="UPDATE", object=table, objects=(table,) if table else (), table=table,
-                   flags=frozenset(flags), targets=tuple(targets), where=where, reads=c.relations_read())  # fmt: skip
+    return Anatomy(
+        kind="UPDATE",
+        object=table,
+        objects=(table,) if table else (),
+        table=table,
+        flags=frozenset(flags),
+        targets=tuple(targets),
+        where=where,
+        reads=c.relations_read(),
+    )
 
 
 def _assignment_targets(item: list[Any]) -> list[str]:
@@ -406,8 +515,15 @@ def _delete(c: Cursor) -> Anatomy:
     where = c.text_after_depth0("WHERE", stop={"RETURNING"})
     if where is not None:
         flags.add("WHERE")
-    return Anatomy(kind="DELETE", object=table, objects=(table,) if table else (), table=table,
-                   flags=frozenset(flags), where=where, reads=c.relations_read())  # fmt: skip
+    return Anatomy(
+        kind="DELETE",
+        object=table,
+        objects=(table,) if table else (),
+        table=table,
+        flags=frozenset(flags),
+        where=where,
+        reads=c.relations_read(),
+    )
 
 
 def _insert(c: Cursor) -> Anatomy:
@@ -417,8 +533,14 @@ def _insert(c: Cursor) -> Anatomy:
         c.name()
     cols = c.paren_items() if c.at_punct("L_PAREN") else ()
     flags = {"ON CONFLICT"} if c.rest_has("CONFLICT") else set()
-    return Anatomy(kind="INSERT", object=table, objects=(table,) if table else (), table=table,
-                   flags=frozenset(flags), targets=tuple(x.split(".")[0] for x in cols))  # fmt: skip
+    return Anatomy(
+        kind="INSERT",
+        object=table,
+        objects=(table,) if table else (),
+        table=table,
+        flags=frozenset(flags),
+        targets=tuple(x.split(".")[0] for x in cols),
+    )
 
 
 def _name_list(c: Cursor) -> list[str]:
@@ -439,8 +561,13 @@ def _truncate(c: Cursor) -> Anatomy:
     c.eat("TABLE")
     names = _name_list(c)
     flags = set(c.rest_words()) & {"CASCADE", "RESTRICT", "RESTART", "CONTINUE"}
-    return Anatomy(kind="TRUNCATE", object=names[0] if names else None, objects=tuple(names),
-                   table=names[0] if names else None, flags=frozenset(flags))  # fmt: skip
+    return Anatomy(
+        kind="TRUNCATE",
+        object=names[0] if names else None,
+        objects=tuple(names),
+        table=names[0] if names else None,
+        flags=frozenset(flags),
+    )
 
 
 def _lock(c: Cursor) -> Anatomy:
@@ -452,9 +579,14 @@ def _lock(c: Cursor) -> Anatomy:
         while not c.done() and not c.at("MODE"):
             words.append(c.word() or "")
         mode = " ".join(words)
-    return Anatomy(kind="LOCK", object=names[0] if names else None, objects=tuple(names),
-                   table=names[0] if names else None, detail=mode,
-                   flags=frozenset({"NOWAIT"} if c.rest_has("NOWAIT") else set()))  # fmt: skip
+    return Anatomy(
+        kind="LOCK",
+        object=names[0] if names else None,
+        objects=tuple(names),
+        table=names[0] if names else None,
+        detail=mode,
+        flags=frozenset({"NOWAIT"} if c.rest_has("NOWAIT") else set()),
+    )
 
 
 def _set(c: Cursor) -> Anatomy:
@@ -481,8 +613,7 @@ def _comment(c: Cursor) -> Anatomy:
         table = name
     if obj in _DROP_ON | {"CONSTRAINT"} and c.eat("ON"):
         table = c.name()
-    return Anatomy(kind="COMMENT", object=name, objects=(name,) if name else (), table=table,
-                   flags=frozenset({obj}))  # fmt: skip
+    return Anatomy(kind="COMMENT", object=name, objects=(name,) if name else (), table=table, flags=frozenset({obj}))
 
 
 def _grant(c: Cursor, kind: str) -> Anatomy:
@@ -493,8 +624,22 @@ def _grant(c: Cursor, kind: str) -> Anatomy:
     privileges = tuple(sorted({w for w in words_of(c.tokens[start:on])} - {"GRANT", "OPTION", "FOR"}))
     c.i = on + 1
     objtype = "TABLE"
-    if c.at_any("TABLE", "SEQUENCE", "FUNCTION", "PROCEDURE", "ROUTINE", "SCHEMA", "DATABASE", "TYPE", "DOMAIN",
-                "LANGUAGE", "TABLESPACE", "ALL", "FOREIGN", "LARGE"):  # fmt: skip
+    if c.at_any(
+        "TABLE",
+        "SEQUENCE",
+        "FUNCTION",
+        "PROCEDURE",
+        "ROUTINE",
+        "SCHEMA",
+        "DATABASE",
+        "TYPE",
+        "DOMAIN",
+        "LANGUAGE",
+        "TABLESPACE",
+        "ALL",
+        "FOREIGN",
+        "LARGE",
+    ):
         objtype = c.word() or "TABLE"
         if objtype == "ALL":
             c.skip_to("IN")
@@ -519,9 +664,15 @@ def _grant(c: Cursor, kind: str) -> Anatomy:
             roles.append(role)
         if not c.eat_punct("COMMA"):
             break
-    return Anatomy(kind=kind, object=names[0] if names else None, objects=tuple(names),
-                   table=names[0] if names and objtype == "TABLE" else None,
-                   flags=frozenset({objtype}), targets=privileges, detail=",".join(roles))  # fmt: skip
+    return Anatomy(
+        kind=kind,
+        object=names[0] if names else None,
+        objects=tuple(names),
+        table=names[0] if names and objtype == "TABLE" else None,
+        flags=frozenset({objtype}),
+        targets=privileges,
+        detail=",".join(roles),
+    )
 
 
 def _refresh(c: Cursor) -> Anatomy:
@@ -541,8 +692,13 @@ def _reindex(c: Cursor) -> Anatomy:
     if c.eat("CONCURRENTLY"):
         flags.add("CONCURRENTLY")
     name = c.name()
-    return Anatomy(kind="REINDEX", object=name, objects=(name,) if name else (),
-                   table=name if scope == "TABLE" else None, flags=frozenset(flags | {scope}))  # fmt: skip
+    return Anatomy(
+        kind="REINDEX",
+        object=name,
+        objects=(name,) if name else (),
+        table=name if scope == "TABLE" else None,
+        flags=frozenset(flags | {scope}),
+    )
 
 
 def _maintenance(kind: str):
@@ -556,8 +712,13 @@ def _maintenance(kind: str):
             flags.add(c.word() or "")
         names = _name_list(c)
         flags |= {"USING"} if c.rest_has("USING") else set()
-        return Anatomy(kind=kind, object=names[0] if names else None, objects=tuple(names),
-                       table=names[0] if names else None, flags=frozenset(flags))  # fmt: skip
+        return Anatomy(
+            kind=kind,
+            object=names[0] if names else None,
+            objects=tuple(names),
+            table=names[0] if names else None,
+            flags=frozenset(flags),
+        )
 
     return read
 

@@ -281,8 +281,21 @@ class Cursor:
                 n = sub.name()
                 if n and not sub.at_punct("L_PAREN"):
                     found.append(n)
-            elif w in ("WHERE", "GROUP", "ORDER", "HAVING", "LIMIT", "UNION", "WINDOW", "ON", "USING", "SET",
-                       "RETURNING", "EXCEPT", "INTERSECT"):  # fmt: skip
+            elif w in (
+                "WHERE",
+                "GROUP",
+                "ORDER",
+                "HAVING",
+                "LIMIT",
+                "UNION",
+                "WINDOW",
+                "ON",
+                "USING",
+                "SET",
+                "RETURNING",
+                "EXCEPT",
+                "INTERSECT",
+            ):
                 in_from[-1] = False
             j += 1
         return tuple(dict.fromkeys(found))

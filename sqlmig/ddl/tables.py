@@ -8,8 +8,22 @@ from sqlmig.ddl import Action, Anatomy, ColumnDef, Constraint
 from sqlmig.ddl.cursor import Cursor, has_pair, render, split_depth0, word_of
 
 _CONSTRAINT_START = {"CONSTRAINT", "CHECK", "UNIQUE", "PRIMARY", "FOREIGN", "EXCLUDE"}
-_COLUMN_STOP = {"CONSTRAINT", "NOT", "NULL", "DEFAULT", "CHECK", "REFERENCES", "PRIMARY", "UNIQUE", "GENERATED",
-                "COLLATE", "DEFERRABLE", "INITIALLY", "COMPRESSION", "STORAGE"}  # fmt: skip
+_COLUMN_STOP = {
+    "CONSTRAINT",
+    "NOT",
+    "NULL",
+    "DEFAULT",
+    "CHECK",
+    "REFERENCES",
+    "PRIMARY",
+    "UNIQUE",
+    "GENERATED",
+    "COLLATE",
+    "DEFERRABLE",
+    "INITIALLY",
+    "COMPRESSION",
+    "STORAGE",
+}
 _DEFAULT_STOP = _COLUMN_STOP - {"NOT", "NULL", "DEFAULT"}
 
 
@@ -49,9 +63,18 @@ def create_table(c: Cursor, flags: set[str]) -> Anatomy:
         reads.extend(c.relations_read())
     refs = [col.references for col in columns if col.references]
     refs += [k.references for k in constraints if k.references]
-    return Anatomy(kind="CREATE TABLE", object=name, objects=(name,) if name else (), table=name,
-                   flags=frozenset(flags), columns=tuple(columns), constraints=tuple(constraints), parent=parent,
-                   reads=tuple(dict.fromkeys(reads + refs)), pos=pos)  # fmt: skip
+    return Anatomy(
+        kind="CREATE TABLE",
+        object=name,
+        objects=(name,) if name else (),
+        table=name,
+        flags=frozenset(flags),
+        columns=tuple(columns),
+        constraints=tuple(constraints),
+        parent=parent,
+        reads=tuple(dict.fromkeys(reads + refs)),
+        pos=pos,
+    )
 
 
 def expression_functions(tokens: list[Any]) -> tuple[str, ...]:
@@ -163,9 +186,16 @@ def constraint(c: Cursor) -> Constraint:
         col = c.name()
         cols = (col,) if col else ()
     rest = c.rest_words()
-    return Constraint(kind=kind, name=name, columns=tuple(cols), references=refs, expression=expr,
-                      not_valid=has_pair(rest, "NOT", "VALID"), not_enforced=has_pair(rest, "NOT", "ENFORCED"),
-                      using_index=using)  # fmt: skip
+    return Constraint(
+        kind=kind,
+        name=name,
+        columns=tuple(cols),
+        references=refs,
+        expression=expr,
+        not_valid=has_pair(rest, "NOT", "VALID"),
+        not_enforced=has_pair(rest, "NOT", "ENFORCED"),
+        using_index=using,
+    )
 
 
 # ------------------------------------------------------------------ ALTER TABLE
@@ -197,13 +227,23 @@ def alter_table(c: Cursor, flags: set[str]) -> Anatomy:
         actions.append(Action("ATTACH PARTITION", pos, name=part, flags=frozenset(set(c.rest_words()) & {"DEFAULT"})))
     elif c.eat("DETACH", "PARTITION"):
         part = c.name()
-        actions.append(Action("DETACH PARTITION", pos, name=part,
-                              flags=frozenset(set(c.rest_words()) & {"CONCURRENTLY", "FINALIZE"})))  # fmt: skip
+        actions.append(
+            Action(
+                "DETACH PARTITION", pos, name=part, flags=frozenset(set(c.rest_words()) & {"CONCURRENTLY", "FINALIZE"})
+            )
+        )
     else:
         for part in c.split_depth0_until(set()):
             actions.append(_action(Cursor(part, c.base)))
-    return Anatomy(kind="ALTER TABLE", object=name, objects=(name,) if name else (), table=name,
-                   flags=frozenset(flags), actions=tuple(actions), pos=pos)  # fmt: skip
+    return Anatomy(
+        kind="ALTER TABLE",
+        object=name,
+        objects=(name,) if name else (),
+        table=name,
+        flags=frozenset(flags),
+        actions=tuple(actions),
+        pos=pos,
+    )
 
 
 def _action(c: Cursor) -> Action:
@@ -276,12 +316,17 @@ def _alter_column(c: Cursor, pos: int, col: str | None) -> Action:
             type_tokens.append(c.tokens[c.i])
             c.i += 1
         using = c.text_after_depth0("USING")
-        return Action("ALTER COLUMN TYPE", pos, column=col, type=render(type_tokens).lower(), expression=using,
-                      flags=frozenset({"USING"} if using is not None else set()))  # fmt: skip
+        return Action(
+            "ALTER COLUMN TYPE",
+            pos,
+            column=col,
+            type=render(type_tokens).lower(),
+            expression=using,
+            flags=frozenset({"USING"} if using is not None else set()),
+        )
     if c.eat("SET", "DEFAULT"):
         expr = c.tokens[c.i :]
-        return Action("SET DEFAULT", pos, column=col, expression=render(expr),
-                      functions=expression_functions(expr))  # fmt: skip
+        return Action("SET DEFAULT", pos, column=col, expression=render(expr), functions=expression_functions(expr))
     if c.eat("SET", "EXPRESSION"):
         c.eat("AS")
         return Action("SET EXPRESSION", pos, column=col, expression=c.paren_text())

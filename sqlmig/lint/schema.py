@@ -1,0 +1,332 @@
+"""A schema model built by replaying migrations statically: what existed before the statement being linted.
+
+It answers sqlmig.postgres.Facts questions (a column's type, a validated NOT NULL check, a
+partitioned table, a foreign key's target) so rules can tell the safe multi-step recipes
+from the dangerous single statements, without a database. Values are immutable and every
+map is a ChainMap, so `fork()` is cheap: a rollback is linted on a fork of the schema after
+its forward migration, and what it does never leaks into the next migration.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import ChainMap
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlmig.ddl import Anatomy, ColumnDef, Constraint
+from sqlmig.postgres import Facts
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    expression: str
+    valid: bool
+
+
+@dataclass(frozen=True)
+class Table:
+    columns: tuple[tuple[str, str], ...] = ()  # (name, type)
+    checks: tuple[Check, ...] = ()
+    fks: tuple[tuple[str, str, tuple[str, ...]], ...] = ()  # (constraint, target table, columns)
+    partitioned: bool = False
+
+    def column(self, name: str) -> str | None:
+        return next((t for c, t in self.columns if c == name), None)
+
+
+@dataclass(frozen=True)
+class Index:
+    table: str
+    columns: tuple[str, ...]
+    unique: bool = False
+
+
+def _key(name: str | None) -> str:
+    return (name or "").removeprefix("public.")
+
+
+class SchemaModel(Facts):
+    def __init__(self, parent: SchemaModel | None = None) -> None:
+        def chain(attr: str) -> ChainMap:
+            return getattr(parent, attr).new_child() if parent else ChainMap()
+
+        self.tables: ChainMap[str, Table] = chain("tables")
+        self.indexes: ChainMap[str, Index] = chain("indexes")
+        self.domains: ChainMap[str, bool] = chain("domains")  # name -> has a CHECK
+        self.enums: ChainMap[str, tuple[str, ...]] = chain("enums")
+        self.views: ChainMap[str, tuple[str, ...]] = chain("views")  # name -> relations it reads
+        self.triggers: ChainMap[str, tuple[str, str]] = chain("triggers")  # "table.trigger" -> (table, function)
+        self.functions: ChainMap[str, bool] = chain("functions")
+
+    _MAPS = ("tables", "indexes", "domains", "enums", "views", "triggers", "functions")
+
+    def fork(self) -> SchemaModel:
+        """A child model: reads fall through to this one, writes stay in the child (see absorb)."""
+        return SchemaModel(self)
+
+    def absorb(self, child: SchemaModel) -> None:
+        """Apply what a fork of this model changed, so chains of forks never grow deep."""
+        for attr in self._MAPS:
+            mine = getattr(self, attr)
+            for k, v in getattr(child, attr).maps[0].items():
+                if v is None:
+                    self._drop(mine, k)
+                else:
+                    mine[k] = v
+
+    # ---------------------------------------------------------------- lookups
+    def _find(self, mapping: ChainMap, name: str | None) -> str | None:
+        """The key under which `name` lives (a tombstone None means dropped in a fork)."""
+        key = _key(name)
+        if mapping.get(key) is not None:
+            return key
+        if "." not in key:
+            return next((k for k, v in mapping.items() if v is not None and k.rsplit(".", 1)[-1] == key), None)
+        return None
+
+    def table(self, name: str | None) -> Table | None:
+        k = self._find(self.tables, name)
+        return self.tables[k] if k else None
+
+    def column_type(self, table: str, column: str) -> str | None:
+        t = self.table(table)
+        return t.column(column) if t else None
+
+    def column_has_check(self, table: str, column: str) -> bool:
+        t = self.table(table)
+        pattern = re.compile(rf"(?<![\w.]){re.escape(column)}(?!\w)", re.I)
+        return bool(t) and any(pattern.search(c.expression) for c in t.checks)
+
+    def has_valid_not_null_check(self, table: str, column: str) -> bool:
+        t = self.table(table)
+        return bool(t) and any(c.valid and proves_not_null(c.expression, column) for c in t.checks)
+
+    def is_partitioned(self, table: str) -> bool:
+        t = self.table(table)
+        return bool(t and t.partitioned)
+
+    def domain_has_check(self, type_name: str) -> bool:
+        k = self._find(self.domains, type_name)
+        return bool(k and self.domains[k])
+
+    def foreign_key_target(self, table: str, constraint: str) -> str | None:
+        t = self.table(table)
+        return next((target for name, target, _ in t.fks if name == constraint), None) if t else None
+
+    def index_table(self, index: str) -> str | None:
+        k = self._find(self.indexes, index)
+        return self.indexes[k].table if k else None
+
+    def has_index_on(self, table: str, columns: tuple[str, ...]) -> bool:
+        """An index (or PK/UNIQUE) whose leading columns are `columns`, in any order."""
+        want = set(columns)
+        for ix in self.indexes.values():
+            if ix is not None and self._same(ix.table, table) and set(ix.columns[: len(want)]) == want:
+                return True
+        return False
+
+    def _same(self, a: str, b: str) -> bool:
+        return _key(a) == _key(b) or (
+            ("." not in _key(a) or "." not in _key(b)) and (_key(a).rsplit(".", 1)[-1] == _key(b).rsplit(".", 1)[-1])
+        )
+
+    # ---------------------------------------------------------------- replay
+    def apply(self, a: Anatomy) -> None:
+        """Update the model with what one statement does (best effort; unknown statements change nothing)."""
+        handler = _HANDLERS.get(a.kind)
+        if handler:
+            handler(self, a)
+
+    def _set_table(self, name: str | None, table: Table) -> None:
+        if name:
+            self.tables[self._find(self.tables, name) or _key(name)] = table
+
+    def _drop(self, mapping: ChainMap, name: str | None) -> None:
+        k = self._find(mapping, name)
+        if k is None:
+            return
+        if any(k in parent for parent in mapping.maps[1:]):
+            mapping.maps[0][k] = None  # a tombstone: a fork cannot delete from the schema it forked
+        else:
+            mapping.maps[0].pop(k, None)
+
+
+def proves_not_null(expression: str, column: str) -> bool:
+    """Whether a CHECK expression is exactly `column IS NOT NULL` (parentheses and quotes aside)."""
+    text = re.sub(r'[()"\s]+', " ", expression).strip().lower()
+    return text == f"{column.lower()} is not null"
+
+
+def _default_name(table: str, columns: tuple[str, ...] | list[str], suffix: str) -> str:
+    return "_".join([table.rsplit(".", 1)[-1], *columns, suffix])
+
+
+def _add_constraint(m: SchemaModel, table: str, t: Table, k: Constraint) -> Table:
+    if k.kind in ("CHECK", "NOT NULL"):
+        expr = k.expression if k.kind == "CHECK" else f"{k.columns[0] if k.columns else ''} IS NOT NULL"
+        name = k.name or _default_name(table, k.columns or ("check",), "check")
+        return replace(t, checks=(*t.checks, Check(name, expr or "", not k.not_valid and not k.not_enforced)))
+    if k.kind == "FOREIGN KEY" and k.references:
+        name = k.name or _default_name(table, k.columns, "fkey")
+        return replace(t, fks=(*t.fks, (name, k.references, k.columns)))
+    if k.kind in ("UNIQUE", "PRIMARY KEY"):
+        name = k.using_index or k.name or _default_name(table, k.columns, "pkey" if k.kind == "PRIMARY KEY" else "key")
+        old = m.indexes.get(_key(name))
+        cols = old.columns if (old and not k.columns) else k.columns
+        m.indexes[_key(name)] = Index(table, cols, True)
+    return t
+
+
+def _add_column(m: SchemaModel, table: str, t: Table, col: ColumnDef) -> Table:
+    t = replace(t, columns=(*[(c, ty) for c, ty in t.columns if c != col.name], (col.name, col.type)))
+    if col.check:
+        t = replace(t, checks=(*t.checks, Check(_default_name(table, (col.name,), "check"), col.check, True)))
+    if col.not_null:
+        t = replace(t, checks=(*t.checks, Check(f"{col.name} not null", f"{col.name} IS NOT NULL", True)))
+    if col.references:
+        t = replace(t, fks=(*t.fks, (_default_name(table, (col.name,), "fkey"), col.references, (col.name,))))
+    if col.primary_key or col.unique:
+        suffix = "pkey" if col.primary_key else "key"
+        m.indexes[_key(_default_name(table, () if col.primary_key else (col.name,), suffix))] = Index(
+            table, (col.name,), True
+        )
+    return t
+
+
+def _create_table(m: SchemaModel, a: Anatomy) -> None:
+    if not a.object or "TEMPORARY" in a.flags:
+        return
+    t = Table(partitioned="PARTITIONED" in a.flags)
+    for col in a.columns:
+        t = _add_column(m, a.object, t, col)
+    for k in a.constraints:
+        t = _add_constraint(m, a.object, t, k)
+    m._set_table(a.object, t)
+
+
+def _alter_table(m: SchemaModel, a: Anatomy) -> None:
+    name = a.table
+    t = m.table(name) or Table()
+    for act in a.actions:
+        v = act.verb
+        if v == "ADD COLUMN" and act.coldef:
+            t = _add_column(m, name or "", t, act.coldef)
+        elif v == "DROP COLUMN":
+            t = replace(t, columns=tuple((c, ty) for c, ty in t.columns if c != act.column))
+        elif v == "ALTER COLUMN TYPE":
+            t = replace(t, columns=tuple((c, act.type if c == act.column else ty) for c, ty in t.columns))
+        elif v == "SET NOT NULL":
+            t = replace(t, checks=(*t.checks, Check(f"{act.column} not null", f"{act.column} IS NOT NULL", True)))
+        elif v == "ADD CONSTRAINT" and act.constraint:
+            t = _add_constraint(m, name or "", t, act.constraint)
+        elif v == "VALIDATE CONSTRAINT":
+            t = replace(t, checks=tuple(replace(c, valid=True) if c.name == act.name else c for c in t.checks))
+        elif v == "DROP CONSTRAINT":
+            t = replace(
+                t,
+                checks=tuple(c for c in t.checks if c.name != act.name),
+                fks=tuple(f for f in t.fks if f[0] != act.name),
+            )
+            if act.name:
+                m._drop(m.indexes, act.name)
+        elif v == "RENAME COLUMN":
+            t = replace(t, columns=tuple((act.new_name if c == act.column else c, ty) for c, ty in t.columns))
+        elif v == "RENAME CONSTRAINT":
+            t = replace(t, checks=tuple(replace(c, name=act.new_name) if c.name == act.name else c for c in t.checks))
+    m._set_table(name, t)
+    for act in a.actions:
+        if act.verb == "RENAME TO" and act.new_name and name:
+            m._drop(m.tables, name)
+            m._set_table(act.new_name, t)
+
+
+def _create_index(m: SchemaModel, a: Anatomy) -> None:
+    if a.table:
+        name = a.object or _default_name(a.table, a.targets[:1], "idx")
+        m.indexes[_key(name)] = Index(a.table, tuple(a.targets), "UNIQUE" in a.flags)
+
+
+def _drops(attr: str):
+    def drop(m: SchemaModel, a: Anatomy) -> None:
+        for name in a.objects:
+            m._drop(getattr(m, attr), name)
+
+    return drop
+
+
+def _create_domain(m: SchemaModel, a: Anatomy) -> None:
+    if a.object:
+        m.domains[_key(a.object)] = "CHECK" in a.flags
+
+
+def _alter_domain(m: SchemaModel, a: Anatomy) -> None:
+    if a.object and any(x.verb.startswith("ADD") for x in a.actions):
+        m.domains[_key(a.object)] = True
+
+
+def _create_type(m: SchemaModel, a: Anatomy) -> None:
+    if a.object and "ENUM" in a.flags:
+        m.enums[_key(a.object)] = a.targets
+
+
+def _alter_type(m: SchemaModel, a: Anatomy) -> None:
+    k = m._find(m.enums, a.object)
+    if k and a.targets and any(x.verb == "ADD VALUE" for x in a.actions):
+        m.enums[k] = (*m.enums[k], *a.targets)
+
+
+def _create_view(m: SchemaModel, a: Anatomy) -> None:
+    if a.object:
+        m.views[_key(a.object)] = a.reads
+
+
+def _create_trigger(m: SchemaModel, a: Anatomy) -> None:
+    if a.object and a.table:
+        m.triggers[f"{_key(a.table)}.{a.object}"] = (a.table, a.detail or "")
+
+
+def _drop_trigger(m: SchemaModel, a: Anatomy) -> None:
+    if a.object and a.table:
+        m._drop(m.triggers, f"{_key(a.table)}.{a.object}")
+
+
+def _create_function(m: SchemaModel, a: Anatomy) -> None:
+    if a.object:
+        m.functions[_key(a.object)] = True
+
+
+def _alter_index(m: SchemaModel, a: Anatomy) -> None:
+    k = m._find(m.indexes, a.object)
+    for act in a.actions:
+        if k and act.verb == "RENAME TO" and act.new_name:
+            ix = m.indexes[k]
+            m._drop(m.indexes, k)
+            m.indexes[_key(act.new_name)] = ix
+
+
+_HANDLERS: dict[str, Any] = {
+    "CREATE TABLE": _create_table,
+    "ALTER TABLE": _alter_table,
+    "DROP TABLE": _drops("tables"),
+    "CREATE INDEX": _create_index,
+    "DROP INDEX": _drops("indexes"),
+    "ALTER INDEX": _alter_index,
+    "CREATE DOMAIN": _create_domain,
+    "ALTER DOMAIN": _alter_domain,
+    "DROP DOMAIN": _drops("domains"),
+    "CREATE TYPE": _create_type,
+    "ALTER TYPE": _alter_type,
+    "DROP TYPE": _drops("enums"),
+    "CREATE VIEW": _create_view,
+    "CREATE MATERIALIZED VIEW": _create_view,
+    "DROP VIEW": _drops("views"),
+    "DROP MATERIALIZED VIEW": _drops("views"),
+    "CREATE TRIGGER": _create_trigger,
+    "DROP TRIGGER": _drop_trigger,
+    "CREATE FUNCTION": _create_function,
+    "CREATE PROCEDURE": _create_function,
+    "DROP FUNCTION": _drops("functions"),
+    "DROP PROCEDURE": _drops("functions"),
+}
