@@ -17,8 +17,13 @@ def effects(sql: str, **kw) -> dict[str, tuple[str, bool, bool]]:
     return {e.table: (e.mode, e.rewrite, e.scan) for e in postgres.lock_effects(one(sql), **kw)}
 
 
-AE, SRE, S, SUE, E, RE = "ACCESS EXCLUSIVE", "SHARE ROW EXCLUSIVE", "SHARE", "SHARE UPDATE EXCLUSIVE", "EXCLUSIVE", (
-    "ROW EXCLUSIVE"
+AE, SRE, S, SUE, E, RE = (
+    "ACCESS EXCLUSIVE",
+    "SHARE ROW EXCLUSIVE",
+    "SHARE",
+    "SHARE UPDATE EXCLUSIVE",
+    "EXCLUSIVE",
+    ("ROW EXCLUSIVE"),
 )
 
 
