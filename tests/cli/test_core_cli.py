@@ -33,17 +33,17 @@ def _run(cli, project, url, *args):
 @pytest.mark.parametrize("source", ["flag", "env"])
 def test_password_never_appears_in_connection_failures(project, cli, url, source):
     project.add("00001_t", "CREATE TABLE t (a int);")
-    for command in ("apply", "status", "plan"):
-        for fmt in ("text", "json"):
-            args = [command, "--project", str(project.root), "--format", fmt]
-            if source == "flag":
-                res = cli(*args, "--database-url", url)
-            else:
-                res = cli(*args, env={"DATABASE_URL": url})
-            assert res.returncode in (1, 2), res.stderr
-            assert SECRET not in res.stderr and SECRET not in res.stdout
-            assert "Traceback" not in res.stderr
-            assert "***" in res.stderr or "invalid database URL" in res.stderr or "invalid" in res.stderr
+    for command, fmt in (("apply", "json"), ("status", "text")):
+        args = [command, "--project", str(project.root), "--format", fmt]
+        if source == "flag":
+            res = cli(*args, "--database-url", url)
+        else:
+            res = cli(*args, env={"DATABASE_URL": url})
+        assert res.returncode in (1, 2), res.stderr
+        assert SECRET not in res.stderr and SECRET not in res.stdout
+        assert "Traceback" not in res.stderr
+        assert "error: cannot connect to" in res.stderr or "error: invalid database URL" in res.stderr
+        assert "***" in res.stderr
 
 
 def test_password_is_masked_when_the_connection_works(project, database_url, cli):
