@@ -279,6 +279,11 @@ def _to_manifest(data: dict, positions: Positions) -> Manifest:
     )
 
 
+def from_validated(data: dict, positions: Positions) -> Manifest:
+    """A Manifest from data that passed `validate` before (sqlmig.manifest_cache keeps such data)."""
+    return _to_manifest(data, positions)
+
+
 def read_manifest(raw: bytes) -> tuple[Manifest | None, list[Problem]]:
     """Bytes of a manifest -> (Manifest or None, every problem found). Never raises for bad input."""
     text, problems = decode(raw)

@@ -15,7 +15,8 @@ from pathlib import Path
 from sqlmig import postgres
 from sqlmig.config import Settings
 from sqlmig.errors import ProjectError
-from sqlmig.manifest import Manifest, parse_manifest
+from sqlmig.manifest import Manifest
+from sqlmig.manifest_cache import ManifestCache
 from sqlmig.sql import SqlFile, checksum
 
 NAME_RE = re.compile(r"^(?P<version>[0-9]+)_(?P<name>[a-z0-9][a-z0-9_]*)$")
@@ -152,6 +153,7 @@ def read_project(settings: Settings) -> tuple[Project, list[str]]:
 
     seen: dict[int, str] = {}
     migrations: list[Migration] = []
+    cache = ManifestCache(root)
     for stem in sorted(ups, key=lambda s: (int(NAME_RE.match(s)["version"]), s)):
         m = NAME_RE.match(stem)
         version, name = m["version"], m["name"]
@@ -171,7 +173,7 @@ def read_project(settings: Settings) -> tuple[Project, list[str]]:
         man_display = _display(man_path, root)
         man_raw = man_path.read_bytes()
         try:
-            manifest = parse_manifest(man_raw, man_display)
+            manifest = cache.get(man_raw, man_display)
         except ProjectError as exc:
             errors.extend(exc.details or [exc.render()])
             continue
@@ -182,6 +184,7 @@ def read_project(settings: Settings) -> tuple[Project, list[str]]:
                     "a rollback must declare point_of_no_return: <reason> in its manifest")  # fmt: skip
         migrations.append(Migration(version, name, up, rollback, manifest, man_raw, man_display))
 
+    cache.save()
     project = Project(settings, tuple(migrations), {v: tuple(p) for v, p in incomplete.items()}, tuple(explained))
     return project, errors
 

@@ -47,6 +47,20 @@ class PgServer:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache_home() -> Iterator[None]:
+    """sqlmig caches parsed manifests under $XDG_CACHE_HOME; keep the suite's out of the user's."""
+    root = tempfile.mkdtemp(prefix="sqlmig-test-cache-")
+    old = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = root
+    yield
+    if old is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = old
+    shutil.rmtree(root, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer]:
     url = os.environ.get("SQLMIG_TEST_DATABASE_URL")
