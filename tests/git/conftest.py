@@ -37,6 +37,13 @@ class Repo:
         self.write(f"rollback/{stem}.sql", down)
         self.write(f"manifests/{stem}.yaml", manifest)
 
+    def commit_column(self, stem: str, column: str, message: str) -> None:
+        """Add a migration that adds products.<column> (text), update migrations.sum, commit."""
+        self.add_migration(stem, f"ALTER TABLE products ADD COLUMN {column} text;\n",
+                           f"ALTER TABLE products DROP COLUMN {column};\n")  # fmt: skip
+        self.hash()
+        self.commit(message)
+
     def hash(self) -> None:
         """What `sqlmig hash` does (in-process: these tests are about git, not the command line)."""
         from sqlmig.integrity import write_sum

@@ -56,10 +56,7 @@ def test_pull_request_base_is_fetched_and_findings_are_annotations(repo: Repo, t
 def test_clean_pull_request_and_a_push_without_base(repo: Repo, tmp_path: Path) -> None:
     with_origin(repo, tmp_path)
     repo.git("checkout", "-q", "-b", "feature")
-    repo.add_migration("00003_add_weight", "ALTER TABLE products ADD COLUMN weight integer;\n",
-                       "ALTER TABLE products DROP COLUMN weight;\n")  # fmt: skip
-    repo.hash()
-    repo.commit("add weight")
+    repo.commit_column("00003_add_weight", "weight", "add weight")
     res = run_step(repo, GITHUB_BASE_REF="main")
     assert (res.returncode, res.stdout) == (0, "no problems found\n"), res.stderr
     res = run_step(repo)  # a push: no base branch, files only

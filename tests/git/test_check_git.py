@@ -14,10 +14,7 @@ def check(cli, repo: Repo, *args: str):
 
 def test_clean_branch_with_a_new_migration_passes(repo: Repo, cli) -> None:
     repo.git("checkout", "-q", "-b", "feature")
-    repo.add_migration("00003_add_weight", "ALTER TABLE products ADD COLUMN weight integer;\n",
-                       "ALTER TABLE products DROP COLUMN weight;\n")  # fmt: skip
-    repo.hash()
-    repo.commit("add weight")
+    repo.commit_column("00003_add_weight", "weight", "add weight")
     res = check(cli, repo, "--base", "main")
     assert (res.returncode, res.stdout) == (0, "no problems found\n"), res.stderr
     assert "checked 3 migrations, 1 new against main (" in res.stderr
@@ -67,15 +64,9 @@ def test_working_tree_edits_count_without_a_commit(repo: Repo, cli) -> None:
 def test_new_version_older_than_the_base_newest_is_out_of_order(repo: Repo, cli) -> None:
     """Timestamped versions: a branch's migration written before another branch's, merged after it."""
     repo.git("checkout", "-q", "-b", "feature")
-    repo.add_migration("20260102090000_add_colour", "ALTER TABLE products ADD COLUMN colour text;\n",
-                       "ALTER TABLE products DROP COLUMN colour;\n")  # fmt: skip
-    repo.hash()
-    repo.commit("colour, written on 2 January")
+    repo.commit_column("20260102090000_add_colour", "colour", "colour, written on 2 January")
     repo.git("checkout", "-q", "main")
-    repo.add_migration("20260103090000_add_weight", "ALTER TABLE products ADD COLUMN weight integer;\n",
-                       "ALTER TABLE products DROP COLUMN weight;\n")  # fmt: skip
-    repo.hash()
-    repo.commit("weight, written on 3 January, merged first")
+    repo.commit_column("20260103090000_add_weight", "weight", "weight, written on 3 January, merged first")
     repo.git("checkout", "-q", "feature")
     res = check(cli, repo, "--base", "main")
     assert res.returncode == 3
