@@ -23,7 +23,7 @@ import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from core_bench import REPO, SQLMIG, Server, stats, timed, write_project  # noqa: E402
+from core_bench import REPO, SQLMIG, Server, stats, timed, write_project
 
 
 def many_tables(url: str, count: int) -> None:

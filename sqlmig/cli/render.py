@@ -6,7 +6,6 @@ from typing import Any
 
 from sqlmig import events as ev
 from sqlmig.cli.base import err, out_json
-from sqlmig.liveplan import live_lines
 
 
 def sink_for(fmt: str) -> ev.Sink:
@@ -67,6 +66,8 @@ def plan_text(data: dict) -> list[str]:
         return ["nothing to do: the database is up to date" if data["direction"] == "up"
                 else "nothing to roll back"]  # fmt: skip
     verb = "apply" if data["direction"] == "up" else "roll back"
+    from sqlmig.liveplan import live_lines  # not at import time: `sqlmig --help` stays fast
+
     lines = [f"plan: {verb} {len(data['steps'])} migration{'s' if len(data['steps']) != 1 else ''}"]
     if data.get("live_warnings"):  # from the live database (sqlmig.liveplan): first, where they are seen
         lines += ["warnings from the live database:", *(f"  ! {w}" for w in data["live_warnings"])]

@@ -95,7 +95,8 @@ def test_function_body_diff_is_readable(project, pg_server):
 
 def test_column_readded_at_another_position_is_a_warning(project, pg_server):
     project.add("0001_base", ITEMS + ";", "DROP TABLE items;")
-    project.add("0002_drop_note", "ALTER TABLE items DROP COLUMN note;", "ALTER TABLE items ADD COLUMN note varchar(40);")
+    project.add("0002_drop_note", "ALTER TABLE items DROP COLUMN note;",
+                "ALTER TABLE items ADD COLUMN note varchar(40);")
     check = _verify(project, pg_server).checks[1]
     assert check.status == "warning"
     assert _messages(check) == ["table items: column order (id, sku, price, note, created) → "
