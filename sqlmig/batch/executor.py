@@ -159,9 +159,9 @@ class BatchRun:
                                cp.total_estimate or 0, cp.keys_done, cp.last_key, text))  # fmt: skip
         attempt = 0
         while True:
-            self._between_batches()
-            t0 = time.perf_counter()
             try:
+                self._between_batches()  # its server checks can meet a lost connection too
+                t0 = time.perf_counter()
                 with self.conn.transaction():
                     self.runner.history.set_local("lock_timeout", lock)
                     self.runner.history.set_local("statement_timeout", stmt_timeout)

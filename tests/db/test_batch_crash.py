@@ -100,3 +100,20 @@ def test_ctrl_c_stops_between_batches_and_apply_resumes(project, database_url, d
     _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     assert _bumped(db) == (ROWS, 0, 0)
+
+
+def test_a_lost_connection_fails_cleanly_and_apply_resumes(project, database_url, db):
+    _setup(project, db, size=500, min_size=500, max_size=500, sleep_ms=50)
+    proc = _start(project, database_url)
+    assert _wait_for_batches(db, proc, 2)
+    db.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+               "WHERE application_name = 'sqlmig' AND datname = current_database()")  # fmt: skip
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    assert "Traceback" not in err and "statement failed" in err
+    once, _untouched, twice = _bumped(db)
+    assert twice == 0 and 0 < once < ROWS
+    proc = _start(project, database_url)
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert _bumped(db) == (ROWS, 0, 0)
