@@ -17,6 +17,7 @@ import hashlib
 import json
 import zlib
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 Snapshot = dict[str, dict[str, dict[str, Any]]]
@@ -223,7 +224,7 @@ class Fingerprint:
     snapshot: Snapshot
     server_version: int
 
-    @property
+    @cached_property
     def hash(self) -> str:
         return schema_hash(self.snapshot)
 
