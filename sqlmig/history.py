@@ -426,15 +426,23 @@ class History:
             delay = min(delay * 2, 0.5)
 
     def lock_holder(self) -> str | None:
+        """Who holds the migration lock, from pg_stat_activity (None when nobody does any more).
+
+        PostgreSQL does not record when an advisory lock was taken: "connected since" is when
+        the holder's session began (it holds the lock for its whole command), and a
+        transaction in progress is shown with its start."""
         row = self.conn.execute(LOCK_HOLDER, {"key": self.key}).fetchone()
         if not row:
             return None
-        pid, app, addr, user, _backend_start, state, xact_start, _query = row
-        since = xact_start or _backend_start
-        return (
-            f"pid {pid}, application_name '{app or ''}', user {user}, client {addr or 'local socket'}, "
-            f"state {state}, since {since:%Y-%m-%d %H:%M:%S %Z}".rstrip()
-        )
+        pid, app, addr, user, backend_start, state, xact_start, query = row
+        fmt = "%Y-%m-%d %H:%M:%S %Z"
+        text = (f"pid {pid}, application_name '{app or ''}', user {user}, client {addr or 'local socket'}, "
+                f"connected since {backend_start:{fmt}}, {state or 'state unknown'}")  # fmt: skip
+        if xact_start:
+            text += f" (transaction since {xact_start:{fmt}})"
+        if state == "active" and query:
+            text += f", running: {' '.join(query.split())[:80]}"
+        return text.strip()
 
     def release_lock(self) -> None:
         if self.locked and not self.conn.closed:

