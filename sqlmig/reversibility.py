@@ -208,7 +208,7 @@ def _alter_table_effects(stmt: Statement, a: ddl.Anatomy, model: Any) -> list[Ef
                 Effect(
                     (v, t, act.column),
                     (inverse, t, act.column),
-                    f"{said} {a.table}.{act.column}",
+                    f"{said} {a.table}.{act.column}" if act.column else f"{said} {a.table}",
                     undo_said,
                     stmt,
                     a.table,
@@ -267,6 +267,36 @@ def _matches(undo: tuple, r: Effect) -> bool:
     return r.key == undo
 
 
+def forward_effects(forward: list[Statement], model: Any = None) -> tuple[list[Effect], set[str], Any]:
+    """The net effects of a forward file, the tables it creates, and the schema model after it.
+
+    A DROP followed later in the file by a CREATE of the same object is one re-creation: when the object
+    did not exist before (`DROP INDEX CONCURRENTLY IF EXISTS i` clearing a failed build, then the build)
+    only the CREATE counts; when it did, neither does (a changed definition is `sqlmig verify`'s to prove).
+    """
+    from sqlmig.lint.schema import SchemaModel
+
+    state = model.fork() if model is not None else SchemaModel()
+    out: list[Effect] = []
+    existed: set[tuple] = set()  # drop effects of objects the schema had before the file
+    created_tables: set[str] = set()
+    for stmt in forward:
+        for e in effects(stmt, state):
+            if e.key[0] == "drop" and _known(state, e.key[1], e.key[2]):
+                existed.add(e.key)
+            drops = [d for d in out if e.key[0] == "create" and d.key == ("drop", *e.key[1:])]
+            if drops:
+                out = [d for d in out if d not in drops]
+                if any(d.key in existed for d in drops):
+                    continue
+            out.append(e)
+        a = ddl.describe(stmt)
+        if a.kind == "CREATE TABLE" and a.object:
+            created_tables.add(_k(a.object))
+        state.apply(a)
+    return out, created_tables, state
+
+
 def prove(
     forward: list[Statement],
     rollback: list[Statement] | None,
@@ -292,17 +322,7 @@ def prove(
                 f"point of no return ({point_of_no_return}): reversibility is not checked, by design",
             )
         ]
-    from sqlmig.lint.schema import SchemaModel
-
-    state = model.fork() if model is not None else SchemaModel()
-    fwd: list[Effect] = []
-    created_tables: set[str] = set()
-    for stmt in forward:
-        fwd += effects(stmt, state)
-        a = ddl.describe(stmt)
-        if a.kind == "CREATE TABLE" and a.object:
-            created_tables.add(_k(a.object))
-        state.apply(a)
+    fwd, created_tables, state = forward_effects(forward, model)
     if rollback is None:
         line = forward[0].line if forward else 1
         return [
@@ -334,17 +354,15 @@ def _missing(e: Effect, back: list[Effect], created: set[str], path: str, rollba
             "accept it (the value stays), or declare point_of_no_return",
         )
     if e.key[0] == "dml":
-        table, cols = e.key[2], set(e.key[3])
-        touching = [r for r in back if r.key[0] == "dml" and r.key[2] == table and (not cols or cols & set(r.key[3]))]
+        touching = [r for r in back if r.key[0] == "dml" and r.key[2] == e.key[2] and _same_rows(e, r)]
         if touching:
             return Finding(
                 RULE,
                 "info",
                 path,
                 line,
-                f"forward {e.said}; the rollback changes the same table and "
-                f"columns (line {touching[0].stmt.line}), but that it restores the data cannot be proven "
-                "statically",
+                f"forward {e.said}; the rollback changes the same table and columns (line {touching[0].stmt.line}), "
+                "but that it restores the data cannot be proven statically",
                 "`sqlmig verify` compares the data on a scratch database",
             )
         return Finding(
@@ -352,8 +370,8 @@ def _missing(e: Effect, back: list[Effect], created: set[str], path: str, rollba
             "warning",
             path,
             line,
-            f"forward {e.said}; whether the rollback restores the data is not "
-            "statically provable, and it does not touch those rows",
+            f"forward {e.said}; whether the rollback restores the data is not statically provable, and it does "
+            "not touch those rows",
             "undo the data change in the rollback, or declare point_of_no_return if it cannot be undone",
         )
     if any(_matches(e.undo, r) for r in back):
@@ -368,6 +386,13 @@ def _missing(e: Effect, back: list[Effect], created: set[str], path: str, rollba
         f"forward {e.said}; rollback never {e.undo_said}",
         "add the statement that undoes it to the rollback file (in reverse order of the forward file)",
     )
+
+
+def _same_rows(e: Effect, r: Effect) -> bool:
+    """An UPDATE is undone by an UPDATE of the same columns; INSERT and DELETE work on whole rows."""
+    if e.key[1] == r.key[1] == "UPDATE":
+        return bool(set(e.key[3]) & set(r.key[3]))
+    return True
 
 
 def _dropped_by_cascade(e: Effect, back: list[Effect]) -> bool:
@@ -451,8 +476,7 @@ def _dependents(state: Any, table: str, dropped_together: Iterable[str], stmt: S
 
 def undoing_statements(forward: list[Statement], rollback: list[Statement]) -> set[int]:
     """Indexes of rollback statements that undo some effect of the forward file (for lint's SM502 behaviour)."""
-    fwd = [e for stmt in forward for e in effects(stmt)]
-    created = {_k(ddl.describe(s).object) for s in forward if ddl.describe(s).kind == "CREATE TABLE"}
+    fwd, created, _ = forward_effects(forward)
     out = set()
     for i, stmt in enumerate(rollback):
         mine = effects(stmt)

@@ -112,14 +112,27 @@ def describe(stmt: Statement) -> Anatomy:
     return got
 
 
+_TOKENS: dict[str, list[Any]] = {}
+_WORDS: dict[str, list[str]] = {}
+
+
 def tokens_of(stmt: Statement) -> list[Any]:
-    """The statement's tokens with sqlglot's command strings re-tokenized (see cursor.expand)."""
-    return expand(stmt.tokens, stmt.text)
+    """The statement's tokens with sqlglot's command strings re-tokenized (see cursor.expand), cached by text.
+
+    Offsets are those of the first statement seen with this text; describe() keeps only offsets
+    relative to the statement, so the cache is safe for it."""
+    got = _TOKENS.get(stmt.text)
+    if got is None:
+        got = _TOKENS[stmt.text] = expand(stmt.tokens, stmt.text)
+    return got
 
 
 def words(stmt: Statement) -> list[str]:
     """Every keyword-shaped word of the statement, upper-cased (quoted names and strings left out)."""
-    return words_of(tokens_of(stmt))
+    got = _WORDS.get(stmt.text)
+    if got is None:
+        got = _WORDS[stmt.text] = words_of(tokens_of(stmt))
+    return got
 
 
 def position(stmt: Statement, pos: int) -> tuple[int, int]:

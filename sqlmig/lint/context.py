@@ -57,6 +57,9 @@ class FileContext:
     enabled: frozenset[str] | None = None  # rule ids that run (set by the engine)
     skipped_tree: list = field(default_factory=list)  # (statement, rule id) skipped for want of a parse tree
     _refused: bool | None = None
+    _has_begin: bool | None = None
+    _new_bare: dict[str, list[str]] = field(default_factory=dict)  # bare name -> names in `new`
+    _effects: dict[int, list] = field(default_factory=dict)
 
     # ---------------------------------------------------------------- facts
     @property
@@ -94,7 +97,9 @@ class FileContext:
         """
         if self.manifest is not None:
             return self.manifest.transactional
-        if self.explicit_tx or any(s.keywords[:1] and s.keywords[0] in _TX_START for s in self.statements):
+        if self._has_begin is None:
+            self._has_begin = any(s.keywords[:1] and s.keywords[0] in _TX_START for s in self.statements)
+        if self.explicit_tx or self._has_begin:
             return self.explicit_tx
         if self._refused is None:
             self._refused = any(postgres.not_in_transaction_reason(s) for s in self.statements)
@@ -102,12 +107,23 @@ class FileContext:
 
     def is_new(self, name: str | None) -> bool:
         """Created earlier in this file (so new and empty, and invisible to other sessions until commit)."""
-        return bool(name) and any(ddl.same_name(name, n) for n in self.new)
+        if not name:
+            return False
+        return any(ddl.same_name(name, n) for n in self._new_bare.get(name.rsplit(".", 1)[-1], ()))
+
+    def add_new(self, name: str) -> None:
+        self.new.add(name)
+        self._new_bare.setdefault(name.rsplit(".", 1)[-1], []).append(name)
 
     def effects(self, stmt: Statement) -> list[postgres.LockEffect]:
-        """Lock effects on relations that existed before this file (new ones are empty and private)."""
-        found = postgres.lock_effects(stmt, pg_version=self.pg, facts=self.model)
-        return [e for e in found if not self.is_new(e.table)]
+        """Lock effects on relations that existed before this file (new ones are empty and private).
+
+        Computed once per statement: later rules ask about earlier statements again and again."""
+        key = id(stmt)
+        if key not in self._effects:
+            found = postgres.lock_effects(stmt, pg_version=self.pg, facts=self.model)
+            self._effects[key] = [e for e in found if not self.is_new(e.table)]
+        return self._effects[key]
 
     def timeout(self, name: str) -> tuple[str, str] | None:
         """(value, where it was set) for lock_timeout / statement_timeout in effect, or None when unset or 0."""
@@ -126,10 +142,10 @@ class FileContext:
     def observe(self, stmt: Statement, a: ddl.Anatomy) -> None:
         self.model.apply(a)
         if a.kind in _CREATES and a.object and "OR REPLACE" not in a.flags:
-            self.new.add(a.object)
+            self.add_new(a.object)
         for act in a.actions:
             if act.verb == "RENAME TO" and self.is_new(a.object) and act.new_name:
-                self.new.add(act.new_name)
+                self.add_new(act.new_name)
         head = stmt.keywords[0] if stmt.keywords else ""
         if head in _TX_START and not postgres.not_in_transaction_reason(stmt):
             self.explicit_tx = True

@@ -93,12 +93,15 @@ def run_file(
         ctx.index = i
         a = ddl.describe(stmt)
         for r in stmt_rules:
+            if r.kinds and a.kind not in r.kinds:
+                continue
             if ctx.direction == "rollback" and i in inverse and r.family in DESTRUCTIVE_FAMILIES:
                 continue
             if r.tree and parse_statement(stmt.text) is None:
                 ctx.skipped_tree.append((stmt, r.id))
                 continue
             out += _collect(r, ctx, stmt, lambda r=r, stmt=stmt, a=a: r.check(stmt, a, ctx), config)
+        ctx.effects(stmt)  # fixed now, with what existed before it: file rules ask again later
         ctx.observe(stmt, a)
     ctx.index = len(ctx.statements)
     file_rules = sorted((r for r in rules if r.scope == "file"), key=lambda r: r.id == "SM506")  # hygiene last

@@ -53,6 +53,7 @@ class Rule:
     default: bool = True  # False: opt-in, enabled with [lint] enable = ["SM###"]
     tree: bool = False  # needs sqlglot's parse tree; skipped for statements sqlglot cannot parse
     aliases: tuple[str, ...] = ()
+    kinds: frozenset[str] = frozenset()  # statement kinds it looks at (empty: every statement)
     explanation: str = field(default="", repr=False)
 
     @property
@@ -74,8 +75,10 @@ def rule(
     default: bool = True,
     tree: bool = False,
     aliases: tuple[str, ...] = (),
+    kinds: tuple[str, ...] | frozenset[str] = (),
 ) -> Callable:
-    """Register the decorated function as a lint rule."""
+    """Register the decorated function as a lint rule. `kinds` (e.g. ("ALTER TABLE",)) lets the engine skip
+    statements the rule never looks at without calling it; it is what keeps linting 1,000 files fast."""
     if severity not in SEVERITIES or family not in FAMILIES or scope not in ("statement", "file"):
         raise ValueError(f"{id}: bad severity, family or scope")
 
@@ -83,8 +86,9 @@ def rule(
         if id in RULES:
             raise ValueError(f"rule id {id} registered twice ({RULES[id].module} and {fn.__module__})")
         RULES[id] = Rule(
-            id, name, severity, summary, family, fn, scope, default, tree, aliases, inspect.cleandoc(fn.__doc__ or "")
-        )
+            id, name, severity, summary, family, fn, scope, default, tree, aliases, frozenset(kinds),
+            inspect.cleandoc(fn.__doc__ or ""),
+        )  # fmt: skip
         return fn
 
     return register

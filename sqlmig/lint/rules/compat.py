@@ -17,7 +17,14 @@ from sqlmig.sql import Statement
 _EXPAND_CONTRACT = "expand/contract: add the new name, write both, backfill, switch readers, drop the old later"
 
 
-@rule("SM200", "rename-column", "error", "Renaming a column breaks the running application", family="compat")
+@rule(
+    "SM200",
+    "rename-column",
+    "error",
+    "Renaming a column breaks the running application",
+    family="compat",
+    kinds=("ALTER TABLE",),
+)
 def rename_column(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
     Flags `ALTER TABLE … RENAME COLUMN` on an existing table.
@@ -47,7 +54,14 @@ def rename_column(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator
         )
 
 
-@rule("SM201", "rename-table", "error", "Renaming a table breaks the running application", family="compat")
+@rule(
+    "SM201",
+    "rename-table",
+    "error",
+    "Renaming a table breaks the running application",
+    family="compat",
+    kinds=("ALTER TABLE",),
+)
 def rename_table(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
     Flags `ALTER TABLE … RENAME TO` of an existing table.
@@ -97,6 +111,7 @@ _OTHER_RENAMES = (
     "warning",
     "Renaming or moving a view, function, type, sequence or schema",
     family="compat",
+    kinds=_OTHER_RENAMES,
 )
 def rename_other_object(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
@@ -139,7 +154,12 @@ def rename_other_object(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> It
 
 
 @rule(
-    "SM203", "drop-column-in-use", "error", "Dropping a column the running application may still use", family="compat"
+    "SM203",
+    "drop-column-in-use",
+    "error",
+    "Dropping a column the running application may still use",
+    family="compat",
+    kinds=("ALTER TABLE",),
 )
 def drop_column_in_use(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
@@ -177,6 +197,7 @@ def drop_column_in_use(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Ite
     "warning",
     "DROP NOT NULL lets NULLs reach code that does not expect them",
     family="compat",
+    kinds=("ALTER TABLE",),
 )
 def drop_not_null(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
@@ -211,6 +232,7 @@ def drop_not_null(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator
     "A new constraint that old writers may violate",
     family="compat",
     default=False,
+    kinds=("ALTER TABLE",),
 )
 def new_write_restriction(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
@@ -246,6 +268,7 @@ def new_write_restriction(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> 
     "Changing a column default changes what old writers store",
     family="compat",
     default=False,
+    kinds=("ALTER TABLE",),
 )
 def default_change(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
@@ -269,7 +292,7 @@ def default_change(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterato
         yield hit(f"{act.verb} on {col(a.table, act.column)} changes what writers that omit it store", None, act)
 
 
-@rule("SM207", "enum-value-append", "info", "ADD VALUE without BEFORE or AFTER", family="compat")
+@rule("SM207", "enum-value-append", "info", "ADD VALUE without BEFORE or AFTER", family="compat", kinds=("ALTER TYPE",))
 def enum_value_append(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
     Reports `ALTER TYPE … ADD VALUE` without `BEFORE` or `AFTER`.

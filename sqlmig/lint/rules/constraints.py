@@ -22,7 +22,14 @@ def _label(k: ddl.Constraint) -> str:
     return f"{k.kind} {k.name}" if k.name else k.kind
 
 
-@rule("SM030", "check-without-not-valid", "error", "A CHECK constraint added without NOT VALID", family="constraint")
+@rule(
+    "SM030",
+    "check-without-not-valid",
+    "error",
+    "A CHECK constraint added without NOT VALID",
+    family="constraint",
+    kinds=("ALTER TABLE",),
+)
 def check_without_not_valid(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
     Flags `ADD CONSTRAINT … CHECK (…)` without `NOT VALID` on an existing table, and an inline
@@ -64,7 +71,14 @@ def check_without_not_valid(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -
             )
 
 
-@rule("SM031", "fk-without-not-valid", "error", "A foreign key added without NOT VALID", family="constraint")
+@rule(
+    "SM031",
+    "fk-without-not-valid",
+    "error",
+    "A foreign key added without NOT VALID",
+    family="constraint",
+    kinds=("ALTER TABLE",),
+)
 def fk_without_not_valid(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
     Flags `ADD [CONSTRAINT …] FOREIGN KEY … REFERENCES …` without `NOT VALID` on an existing table.
@@ -105,6 +119,7 @@ def fk_without_not_valid(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> I
     "A new foreign key locks the referenced table",
     family="constraint",
     aliases=("sm031a",),
+    kinds=("ALTER TABLE", "CREATE TABLE"),
 )
 def fk_lock_on_referenced_table(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
@@ -155,6 +170,7 @@ def fk_lock_on_referenced_table(stmt: Statement, a: ddl.Anatomy, ctx: FileContex
     "error",
     "VALIDATE CONSTRAINT in the transaction that locked the table",
     family="constraint",
+    kinds=("ALTER TABLE",),
 )
 def validate_in_same_transaction(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
@@ -203,6 +219,7 @@ def validate_in_same_transaction(stmt: Statement, a: ddl.Anatomy, ctx: FileConte
     "error",
     "A UNIQUE constraint builds its index under ACCESS EXCLUSIVE",
     family="constraint",
+    kinds=("ALTER TABLE",),
 )
 def unique_constraint_builds_index(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
@@ -249,6 +266,7 @@ def unique_constraint_builds_index(stmt: Statement, a: ddl.Anatomy, ctx: FileCon
     "error",
     "ADD PRIMARY KEY builds its index under ACCESS EXCLUSIVE",
     family="constraint",
+    kinds=("ALTER TABLE",),
 )
 def primary_key_builds_index(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
@@ -290,7 +308,14 @@ def primary_key_builds_index(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) 
             )
 
 
-@rule("SM035", "exclusion-constraint", "warning", "An exclusion constraint has no online path", family="constraint")
+@rule(
+    "SM035",
+    "exclusion-constraint",
+    "warning",
+    "An exclusion constraint has no online path",
+    family="constraint",
+    kinds=("ALTER TABLE",),
+)
 def exclusion_constraint(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
     Flags `ADD CONSTRAINT … EXCLUDE …` on an existing table.
@@ -322,7 +347,14 @@ def exclusion_constraint(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> I
 _FK_NAME = re.compile(r"(_fkey$|_fk$|^fk_|_fk_)", re.I)
 
 
-@rule("SM036", "drop-fk-locks-both", "warning", "Dropping a foreign key locks both tables", family="constraint")
+@rule(
+    "SM036",
+    "drop-fk-locks-both",
+    "warning",
+    "Dropping a foreign key locks both tables",
+    family="constraint",
+    kinds=("ALTER TABLE",),
+)
 def drop_fk_locks_both(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
     Flags `DROP CONSTRAINT` of a foreign key (known from earlier migrations, or named like one).
@@ -353,7 +385,14 @@ def drop_fk_locks_both(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Ite
             )
 
 
-@rule("SM037", "alter-constraint-lock", "info", "ALTER CONSTRAINT takes ACCESS EXCLUSIVE", family="constraint")
+@rule(
+    "SM037",
+    "alter-constraint-lock",
+    "info",
+    "ALTER CONSTRAINT takes ACCESS EXCLUSIVE",
+    family="constraint",
+    kinds=("ALTER TABLE",),
+)
 def alter_constraint_lock(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
     Reports `ALTER CONSTRAINT … [NOT] DEFERRABLE / [NOT] ENFORCED` on an existing table.
@@ -376,7 +415,14 @@ def alter_constraint_lock(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> 
         yield hit(f"ALTER CONSTRAINT {act.name} takes ACCESS EXCLUSIVE on {a.table}", "keep lock_timeout set", act)
 
 
-@rule("SM038", "not-enforced-constraint", "info", "A constraint declared NOT ENFORCED", family="constraint")
+@rule(
+    "SM038",
+    "not-enforced-constraint",
+    "info",
+    "A constraint declared NOT ENFORCED",
+    family="constraint",
+    kinds=("ALTER TABLE", "CREATE TABLE"),
+)
 def not_enforced_constraint(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
     Reports a CHECK or FOREIGN KEY declared `NOT ENFORCED` (PostgreSQL 18).

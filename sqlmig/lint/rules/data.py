@@ -18,6 +18,7 @@ from sqlmig.sql import Statement, parse_statement
     "error",
     "ADD COLUMN … NOT NULL without a default fails on existing rows",
     family="data",
+    kinds=("ALTER TABLE",),
 )
 def add_required_column(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
@@ -61,6 +62,7 @@ def add_required_column(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> It
     "info",
     "A uniqueness check on existing rows may fail on duplicates",
     family="data",
+    kinds=("CREATE INDEX", "ALTER TABLE"),
 )
 def unique_on_existing_data(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
@@ -98,7 +100,7 @@ def unique_on_existing_data(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -
             )
 
 
-@rule("SM252", "not-null-may-fail", "info", "SET NOT NULL fails if NULLs exist", family="data")
+@rule("SM252", "not-null-may-fail", "info", "SET NOT NULL fails if NULLs exist", family="data", kinds=("ALTER TABLE",))
 def not_null_may_fail(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
     Reports `SET NOT NULL` on a column of an existing table, unless an UPDATE earlier in the same file
@@ -162,6 +164,7 @@ def narrowing(old: str, new: str) -> str | None:
     "warning",
     "A type change that may fail or truncate existing values",
     family="data",
+    kinds=("ALTER TABLE",),
 )
 def narrowing_type_change(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
@@ -196,6 +199,7 @@ def narrowing_type_change(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> 
 
 
 _KEYISH = ("id", "uuid", "key", "code", "slug", "name", "email")
+_KEY_SUFFIXES = ("_id", "_uuid", "_key", "_code", "_name", "_slug")
 
 
 def bounded(tree: Any) -> bool:
@@ -219,7 +223,7 @@ def bounded(tree: Any) -> bool:
                 if isinstance(c, exp.EQ)
                 else (bool(c.expressions) and all(isinstance(e, exp.Literal) for e in c.expressions))
             )
-            if literal and (key in _KEYISH or key.endswith("_id")):
+            if literal and (key in _KEYISH or key.endswith(_KEY_SUFFIXES)):
                 return True
         if isinstance(c, exp.GT | exp.GTE) and column is not None:
             lows.add(column.name.lower())
@@ -235,6 +239,7 @@ def bounded(tree: Any) -> bool:
     "An UPDATE or DELETE over a whole existing table in one transaction",
     family="data",
     tree=True,
+    kinds=("UPDATE", "DELETE"),
 )
 def unbatched_backfill(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
@@ -277,7 +282,12 @@ def unbatched_backfill(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Ite
 
 
 @rule(
-    "SM301", "dml-with-ddl-same-tx", "error", "UPDATE/DELETE on a table this transaction locked for DDL", family="data"
+    "SM301",
+    "dml-with-ddl-same-tx",
+    "error",
+    "UPDATE/DELETE on a table this transaction locked for DDL",
+    family="data",
+    kinds=("UPDATE", "DELETE"),
 )
 def dml_with_ddl_same_tx(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does

@@ -37,7 +37,14 @@ def _types(a: ddl.Anatomy) -> Iterator[tuple[str, str, str, object]]:
 _SMALL_INTS = {"integer", "smallint", "serial", "smallserial"}
 
 
-@rule("SM400", "prefer-bigint", "info", "A key column of a 32-bit or smaller integer type", family="design")
+@rule(
+    "SM400",
+    "prefer-bigint",
+    "info",
+    "A key column of a 32-bit or smaller integer type",
+    family="design",
+    kinds=("CREATE TABLE", "ALTER TABLE"),
+)
 def prefer_bigint(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
     Reports `integer`/`smallint`/`serial` key columns: primary keys, foreign keys, `id` and `*_id`.
@@ -70,7 +77,14 @@ def prefer_bigint(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator
             )
 
 
-@rule("SM401", "prefer-identity", "info", "serial instead of an identity column", family="design")
+@rule(
+    "SM401",
+    "prefer-identity",
+    "info",
+    "serial instead of an identity column",
+    family="design",
+    kinds=("CREATE TABLE", "ALTER TABLE"),
+)
 def prefer_identity(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
     Reports `serial`, `bigserial` and `smallserial` columns.
@@ -97,7 +111,15 @@ def prefer_identity(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterat
             yield hit(f"{col(table, c.name)} is {c.type}", "use bigint GENERATED ALWAYS AS IDENTITY", at)
 
 
-@rule("SM402", "prefer-text-field", "info", "varchar(n) instead of text", family="design", default=False)
+@rule(
+    "SM402",
+    "prefer-text-field",
+    "info",
+    "varchar(n) instead of text",
+    family="design",
+    default=False,
+    kinds=("CREATE TABLE", "ALTER TABLE"),
+)
 def prefer_text_field(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
     Reports `varchar(n)` columns (opt-in).
@@ -123,7 +145,14 @@ def prefer_text_field(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iter
             yield hit(f"{col(table, column)} is {typ}", "use text (with a CHECK on length if the limit matters)", at)
 
 
-@rule("SM403", "prefer-timestamptz", "info", "timestamp without time zone", family="design")
+@rule(
+    "SM403",
+    "prefer-timestamptz",
+    "info",
+    "timestamp without time zone",
+    family="design",
+    kinds=("CREATE TABLE", "ALTER TABLE"),
+)
 def prefer_timestamptz(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
     Reports `timestamp` (without time zone) columns.
@@ -148,7 +177,14 @@ def prefer_timestamptz(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Ite
             yield hit(f"{col(table, column)} is {typ} (without time zone)", "use timestamptz", at)
 
 
-@rule("SM404", "ban-char", "info", "char(n) pads values with spaces", family="design")
+@rule(
+    "SM404",
+    "ban-char",
+    "info",
+    "char(n) pads values with spaces",
+    family="design",
+    kinds=("CREATE TABLE", "ALTER TABLE"),
+)
 def ban_char(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
     Reports `char(n)` / `character(n)` columns.
@@ -173,7 +209,9 @@ def ban_char(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]
             yield hit(f"{col(table, column)} is {typ}, which pads values with spaces", "use text with a CHECK", at)
 
 
-@rule("SM405", "prefer-jsonb", "warning", "json instead of jsonb", family="design")
+@rule(
+    "SM405", "prefer-jsonb", "warning", "json instead of jsonb", family="design", kinds=("CREATE TABLE", "ALTER TABLE")
+)
 def prefer_jsonb(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
     Flags `json` columns.
@@ -198,7 +236,14 @@ def prefer_jsonb(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[
             yield hit(f"{col(table, column)} is json: no equality operator, no GIN index", "use jsonb", at)
 
 
-@rule("SM406", "domain-with-constraint", "warning", "A domain with a CHECK constraint", family="design")
+@rule(
+    "SM406",
+    "domain-with-constraint",
+    "warning",
+    "A domain with a CHECK constraint",
+    family="design",
+    kinds=("CREATE DOMAIN", "ALTER DOMAIN"),
+)
 def domain_with_constraint(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
     Flags `ALTER DOMAIN … ADD CONSTRAINT`; reports (info) `CREATE DOMAIN … CHECK`.
@@ -275,7 +320,14 @@ def identifier_too_long(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> It
             )
 
 
-@rule("SM408", "duplicate-column", "error", "The same column declared or assigned twice", family="design")
+@rule(
+    "SM408",
+    "duplicate-column",
+    "error",
+    "The same column declared or assigned twice",
+    family="design",
+    kinds=("CREATE TABLE", "ALTER TABLE", "UPDATE", "INSERT"),
+)
 def duplicate_column(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
     Flags a column declared twice in one CREATE TABLE or ALTER TABLE, or assigned twice in one UPDATE
@@ -346,7 +398,14 @@ def _own_index_columns(a: ddl.Anatomy) -> list[tuple[str, ...]]:
     return cols
 
 
-@rule("SM412", "fk-without-index", "info", "A foreign key whose columns lead no index", family="design")
+@rule(
+    "SM412",
+    "fk-without-index",
+    "info",
+    "A foreign key whose columns lead no index",
+    family="design",
+    kinds=("CREATE TABLE", "ALTER TABLE"),
+)
 def fk_without_index(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
     Reports a new foreign key whose referencing columns do not lead any index: none from earlier

@@ -21,7 +21,7 @@ def _recreated_later(ctx: FileContext, kind: str, name: str) -> bool:
     return any(ddl.describe(s).kind == create and ddl.same_name(ddl.describe(s).object, name) for s in ctx.later)
 
 
-@rule("SM230", "drop-table", "error", "DROP TABLE loses the table's data", family="destructive")
+@rule("SM230", "drop-table", "error", "DROP TABLE loses the table's data", family="destructive", kinds=("DROP TABLE",))
 def drop_table(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
     Flags `DROP TABLE` of a table that existed before this file, unless the migration's manifest declares
@@ -52,7 +52,14 @@ def drop_table(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hi
             )
 
 
-@rule("SM231", "drop-schema-database-extension", "warning", "DROP SCHEMA, DATABASE or EXTENSION", family="destructive")
+@rule(
+    "SM231",
+    "drop-schema-database-extension",
+    "warning",
+    "DROP SCHEMA, DATABASE or EXTENSION",
+    family="destructive",
+    kinds=("DROP SCHEMA", "DROP DATABASE", "DROP EXTENSION"),
+)
 def drop_schema_database_extension(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
     Flags `DROP SCHEMA`, `DROP DATABASE` and `DROP EXTENSION`; an error with `CASCADE`.
@@ -101,11 +108,13 @@ _OTHER_DROPS = {
     "warning",
     "Dropping a view, function, type, sequence, policy or trigger",
     family="destructive",
+    kinds=tuple(_OTHER_DROPS),
 )
 def drop_other_objects(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
     Flags `DROP VIEW / MATERIALIZED VIEW / FUNCTION / PROCEDURE / TYPE / DOMAIN / SEQUENCE / POLICY /
-    TRIGGER` of an object that existed before this file and is not created again later in the file.
+    TRIGGER` of an object that existed before this file and is not created again later in the file,
+    unless the migration's manifest says `phase: contract` (no running code uses it any more).
 
     ## Why is this bad
     Code that uses the object breaks, or behaviour silently changes (a trigger, a policy).
@@ -121,14 +130,21 @@ def drop_other_objects(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Ite
     ## Known problems
     Dropping an index is not reported here (it breaks nothing); see SM051 for its lock.
     """
-    if a.kind not in _OTHER_DROPS:
+    if a.kind not in _OTHER_DROPS or getattr(ctx.manifest, "phase", None) == "contract":
         return
     for name in a.objects:
         if not ctx.is_new(name) and not _recreated_later(ctx, a.kind, name):
             yield hit(f"{a.kind} {name}: code or behaviour that relies on it breaks", "remove its uses first")
 
 
-@rule("SM233", "drop-constraint", "warning", "DROP CONSTRAINT removes a guarantee", family="destructive")
+@rule(
+    "SM233",
+    "drop-constraint",
+    "warning",
+    "DROP CONSTRAINT removes a guarantee",
+    family="destructive",
+    kinds=("ALTER TABLE",),
+)
 def drop_constraint(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
     Flags `DROP CONSTRAINT` on an existing table, unless the same constraint is added again later in the file.
@@ -160,7 +176,14 @@ def drop_constraint(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterat
             )
 
 
-@rule("SM234", "delete-without-where", "error", "DELETE without WHERE removes every row", family="destructive")
+@rule(
+    "SM234",
+    "delete-without-where",
+    "error",
+    "DELETE without WHERE removes every row",
+    family="destructive",
+    kinds=("DELETE",),
+)
 def delete_without_where(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
     Flags `DELETE FROM t` with no WHERE on a table that existed before this file.

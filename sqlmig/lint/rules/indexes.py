@@ -16,7 +16,12 @@ def _index_name(a: ddl.Anatomy) -> str:
 
 
 @rule(
-    "SM050", "create-index-not-concurrent", "error", "CREATE INDEX without CONCURRENTLY blocks writes", family="index"
+    "SM050",
+    "create-index-not-concurrent",
+    "error",
+    "CREATE INDEX without CONCURRENTLY blocks writes",
+    family="index",
+    kinds=("CREATE INDEX",),
 )
 def create_index_not_concurrent(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
@@ -52,7 +57,12 @@ def create_index_not_concurrent(stmt: Statement, a: ddl.Anatomy, ctx: FileContex
 
 
 @rule(
-    "SM051", "drop-index-not-concurrent", "warning", "DROP INDEX without CONCURRENTLY locks the table", family="index"
+    "SM051",
+    "drop-index-not-concurrent",
+    "warning",
+    "DROP INDEX without CONCURRENTLY locks the table",
+    family="index",
+    kinds=("DROP INDEX",),
 )
 def drop_index_not_concurrent(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
@@ -88,7 +98,14 @@ def drop_index_not_concurrent(stmt: Statement, a: ddl.Anatomy, ctx: FileContext)
         )
 
 
-@rule("SM052", "reindex-not-concurrent", "warning", "REINDEX without CONCURRENTLY blocks the table", family="index")
+@rule(
+    "SM052",
+    "reindex-not-concurrent",
+    "warning",
+    "REINDEX without CONCURRENTLY blocks the table",
+    family="index",
+    kinds=("REINDEX",),
+)
 def reindex_not_concurrent(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
     Flags `REINDEX INDEX/TABLE` without `CONCURRENTLY`.
@@ -125,6 +142,7 @@ def reindex_not_concurrent(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) ->
     "warning",
     "A failed CREATE INDEX CONCURRENTLY leaves an invalid index",
     family="index",
+    kinds=("CREATE INDEX",),
 )
 def cic_leaves_invalid_index(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
@@ -185,6 +203,7 @@ def cic_leaves_invalid_index(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) 
     "warning",
     "Concurrent index builds corrupt indexes on PostgreSQL 14.0–14.3",
     family="index",
+    kinds=("CREATE INDEX", "REINDEX"),
 )
 def cic_pg14_corruption(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
@@ -218,6 +237,7 @@ def cic_pg14_corruption(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> It
     "error",
     "An index on a partitioned table built the blocking way",
     family="index",
+    kinds=("CREATE INDEX",),
 )
 def cic_on_partitioned_parent(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
@@ -265,6 +285,7 @@ def cic_on_partitioned_parent(stmt: Statement, a: ddl.Anatomy, ctx: FileContext)
     "A non-unique index with more than three columns",
     family="index",
     default=False,
+    kinds=("CREATE INDEX",),
 )
 def wide_non_unique_index(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does

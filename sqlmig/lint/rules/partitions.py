@@ -17,6 +17,7 @@ from sqlmig.sql import Statement
     "warning",
     "CREATE TABLE … PARTITION OF locks the parent",
     family="partition",
+    kinds=("CREATE TABLE",),
 )
 def create_partition_locks_parent(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
@@ -58,6 +59,7 @@ def create_partition_locks_parent(stmt: Statement, a: ddl.Anatomy, ctx: FileCont
     "warning",
     "ATTACH PARTITION scans the partition under ACCESS EXCLUSIVE",
     family="partition",
+    kinds=("ALTER TABLE",),
 )
 def attach_partition_scan(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
@@ -93,7 +95,12 @@ def attach_partition_scan(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> 
 
 
 @rule(
-    "SM072", "detach-partition-not-concurrent", "warning", "DETACH PARTITION without CONCURRENTLY", family="partition"
+    "SM072",
+    "detach-partition-not-concurrent",
+    "warning",
+    "DETACH PARTITION without CONCURRENTLY",
+    family="partition",
+    kinds=("ALTER TABLE",),
 )
 def detach_partition_not_concurrent(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
@@ -130,6 +137,7 @@ def detach_partition_not_concurrent(stmt: Statement, a: ddl.Anatomy, ctx: FileCo
     "warning",
     "REFRESH MATERIALIZED VIEW without CONCURRENTLY blocks reads",
     family="partition",
+    kinds=("REFRESH MATERIALIZED VIEW",),
 )
 def refresh_matview_blocking(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
@@ -158,7 +166,14 @@ def refresh_matview_blocking(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) 
         )
 
 
-@rule("SM074", "truncate", "warning", "TRUNCATE empties the table under ACCESS EXCLUSIVE", family="partition")
+@rule(
+    "SM074",
+    "truncate",
+    "warning",
+    "TRUNCATE empties the table under ACCESS EXCLUSIVE",
+    family="partition",
+    kinds=("TRUNCATE",),
+)
 def truncate(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
     Flags `TRUNCATE` of an existing table; an error with `CASCADE`.
@@ -196,7 +211,14 @@ def truncate(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]
         )
 
 
-@rule("SM075", "sequence-reset", "info", "ALTER SEQUENCE changes the ids clients get", family="partition")
+@rule(
+    "SM075",
+    "sequence-reset",
+    "info",
+    "ALTER SEQUENCE changes the ids clients get",
+    family="partition",
+    kinds=("ALTER SEQUENCE",),
+)
 def sequence_reset(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
     Reports `ALTER SEQUENCE … RESTART / START / INCREMENT / MINVALUE / MAXVALUE` of an existing sequence.
@@ -225,7 +247,7 @@ def sequence_reset(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterato
         yield hit(f"ALTER SEQUENCE {a.object} changes the values it hands out", "make sure no existing id collides")
 
 
-@rule("SM076", "explicit-lock-table", "info", "An explicit LOCK TABLE", family="partition")
+@rule("SM076", "explicit-lock-table", "info", "An explicit LOCK TABLE", family="partition", kinds=("LOCK",))
 def explicit_lock_table(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
     Reports `LOCK TABLE` (default mode ACCESS EXCLUSIVE); an error in a migration that runs without a

@@ -28,6 +28,7 @@ def _add_column_rewrites(ctx: FileContext, a: ddl.Anatomy, *causes: str) -> Iter
     "error",
     "ADD COLUMN with a volatile default rewrites the table",
     family="rewrite",
+    kinds=("ALTER TABLE",),
 )
 def add_column_volatile_default(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
@@ -73,6 +74,7 @@ def add_column_volatile_default(stmt: Statement, a: ddl.Anatomy, ctx: FileContex
     "error",
     "Adding a serial or identity column rewrites the table",
     family="rewrite",
+    kinds=("ALTER TABLE",),
 )
 def add_column_serial_or_identity(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
@@ -114,6 +116,7 @@ def add_column_serial_or_identity(stmt: Statement, a: ddl.Anatomy, ctx: FileCont
     "error",
     "Adding a stored generated column rewrites the table",
     family="rewrite",
+    kinds=("ALTER TABLE",),
 )
 def add_column_stored_generated(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
@@ -153,6 +156,7 @@ def add_column_stored_generated(stmt: Statement, a: ddl.Anatomy, ctx: FileContex
     "warning",
     "A column of a domain with a CHECK rewrites the table",
     family="rewrite",
+    kinds=("ALTER TABLE",),
 )
 def add_column_constrained_domain(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
@@ -211,7 +215,14 @@ _MAYBE_CHEAP = {
 }
 
 
-@rule("SM005", "column-type-change-rewrite", "error", "A column type change that rewrites the table", family="rewrite")
+@rule(
+    "SM005",
+    "column-type-change-rewrite",
+    "error",
+    "A column type change that rewrites the table",
+    family="rewrite",
+    kinds=("ALTER TABLE",),
+)
 def column_type_change_rewrite(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
     Flags `ALTER COLUMN … TYPE` on an existing table unless the change is one PostgreSQL makes without
@@ -273,6 +284,7 @@ def column_type_change_rewrite(stmt: Statement, a: ddl.Anatomy, ctx: FileContext
     "A type change without rewrite still locks the table",
     family="rewrite",
     aliases=("sm005a",),
+    kinds=("ALTER TABLE",),
 )
 def column_type_change_cheap(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
@@ -320,7 +332,14 @@ def column_type_change_cheap(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) 
             )
 
 
-@rule("SM006", "set-not-null-scan", "error", "SET NOT NULL scans the table under ACCESS EXCLUSIVE", family="rewrite")
+@rule(
+    "SM006",
+    "set-not-null-scan",
+    "error",
+    "SET NOT NULL scans the table under ACCESS EXCLUSIVE",
+    family="rewrite",
+    kinds=("ALTER TABLE",),
+)
 def set_not_null_scan(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
     Flags `ALTER COLUMN … SET NOT NULL` (and PostgreSQL 18's `ADD CONSTRAINT … NOT NULL col` without
@@ -380,7 +399,14 @@ _MISC = {
 }
 
 
-@rule("SM007", "table-rewrite-misc", "warning", "A statement that rewrites the whole table", family="rewrite")
+@rule(
+    "SM007",
+    "table-rewrite-misc",
+    "warning",
+    "A statement that rewrites the whole table",
+    family="rewrite",
+    kinds=("ALTER TABLE", "CLUSTER", "VACUUM"),
+)
 def table_rewrite_misc(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
     Flags `SET LOGGED`, `SET UNLOGGED`, `SET ACCESS METHOD`, `SET TABLESPACE`, `ALTER COLUMN … SET
@@ -453,11 +479,15 @@ def lock_held_across_statements(stmt: Statement, a: ddl.Anatomy, ctx: FileContex
     if not (any(e.scan or e.rewrite for e in mine) or (a.kind in ("UPDATE", "DELETE") and mine)):
         return
     for earlier in ctx.earlier:
+        gone = ddl.describe(earlier).objects if ddl.describe(earlier).kind.startswith("DROP") else ()
         for e in ctx.effects(earlier):
-            if e.mode not in postgres.STRONG_LOCKS:
-                continue
+            if e.mode not in postgres.STRONG_LOCKS or any(ddl.same_name(e.table, g) for g in gone):
+                continue  # a dropped relation is nobody's to wait for
             if a.kind in ("UPDATE", "DELETE") and ddl.same_name(e.table, a.table):
                 continue  # SM301
+            if any(ddl.same_name(m.table, e.table) and postgres.lock_rank(m.mode) >= postgres.lock_rank(e.mode)
+                   for m in mine):  # fmt: skip
+                continue  # the statement blocks that table as much by itself
             yield hit(
                 f"{stmt.kind or a.kind} runs while the {e.mode} lock on {e.table} taken at line "
                 f"{earlier.line} is held until COMMIT (blocks {postgres.blocks(e.mode)})",
@@ -466,7 +496,14 @@ def lock_held_across_statements(stmt: Statement, a: ddl.Anatomy, ctx: FileContex
             return
 
 
-@rule("SM009", "combine-alter-table", "info", "Several ALTER TABLE statements on one table", family="rewrite")
+@rule(
+    "SM009",
+    "combine-alter-table",
+    "info",
+    "Several ALTER TABLE statements on one table",
+    family="rewrite",
+    kinds=("ALTER TABLE",),
+)
 def combine_alter_table(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
     Reports a second `ALTER TABLE` on the same existing table in one file.
@@ -510,6 +547,7 @@ _BEHAVIOUR = {"CREATE TRIGGER", "DROP TRIGGER", "CREATE POLICY", "DROP POLICY", 
     "info",
     "Triggers, policies and row level security lock the table",
     family="rewrite",
+    kinds=("ALTER TABLE", "CREATE TRIGGER", "DROP TRIGGER", "CREATE POLICY", "DROP POLICY", "ALTER POLICY"),
 )
 def trigger_policy_rls_locks(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does

@@ -50,7 +50,7 @@ def non_tx_statement_in_tx(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) ->
             if ctx.runner_wraps
             else ("it is inside BEGIN … COMMIT")
         )
-        yield hit(f"{reason}, and {where}", f"move it {split_hint(ctx)}")
+        yield hit(f"{reason}, and {where}", f"run it {split_hint(ctx)}")
 
 
 _IDEMPOTENT_HEADS = {
@@ -151,7 +151,7 @@ def enum_value_used_same_tx(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -
     ## Known problems
     Any string literal equal to the new value counts as a use.
     """
-    if not ctx.transactional:
+    if not ctx.transactional or a.kind == "ALTER TYPE":  # labels in ADD VALUE … BEFORE 'x' are not uses
         return
     strings = {t.text for t in ddl.tokens_of(stmt) if t.token_type.name.endswith("STRING")}
     for earlier in ctx.earlier:
@@ -238,6 +238,7 @@ _TX_WORDS = re.compile(r"\b(COMMIT|ROLLBACK)\b", re.I)
     "error",
     "COMMIT or ROLLBACK in a DO block or procedure inside a transaction",
     family="transaction",
+    kinds=("DO", "CALL"),
 )
 def tx_control_in_procedure(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
@@ -285,6 +286,7 @@ def tx_control_in_procedure(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -
     "warning",
     "SET LOCAL without a transaction, or a session SET inside one",
     family="transaction",
+    kinds=("SET",),
 )
 def set_scope_mismatch(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
     """## What it does
