@@ -15,9 +15,9 @@ from typing import Any
 
 from sqlmig import planner as planning
 from sqlmig.config import Settings
-from sqlmig.db import Target, connect, resolve_target
+from sqlmig.db import Target, connect, resolve_target, server_error
 from sqlmig.drift import SchemaWatch
-from sqlmig.errors import ProjectError, RefusedError
+from sqlmig.errors import ConnectionFailed, MigrationFailed, ProjectError, RefusedError, SqlmigError
 from sqlmig.events import LockAcquired, LockWaiting, Note, Sink, discard
 from sqlmig.history import Applied, History
 from sqlmig.project import Project, check_statements, load_project_deferred
@@ -79,7 +79,8 @@ class Migrator:
         self.history = History(self.conn, self.settings.history_schema, self.settings.history_table)
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> None:
+        broken = self.conn is not None and (self.conn.closed or self.conn.broken)
         if self.conn is not None:
             try:
                 if self.history:
@@ -87,6 +88,8 @@ class Migrator:
             except Exception:  # the connection may be gone; the server drops the lock with it
                 pass
             self.conn.close()
+        if exc is not None and type(exc).__module__.startswith("psycopg"):
+            raise _database_error(exc, broken) from None
 
     def lock(self) -> None:
         assert self.history is not None
@@ -287,3 +290,17 @@ class Migrator:
                     done = f" ({h.statements_done} statement(s) had run)" if h.statements_done else ""
                     changes.append(f"{version}_{h.name}: cleared the failed run{done}; apply starts it afresh")
         return changes
+
+
+def _database_error(exc: BaseException, broken: bool) -> SqlmigError:
+    """A server error outside a migration's statements (the history table, the lock, a lost
+    connection) as a SqlmigError: the server's words and what to check, never a traceback."""
+    server = server_error(exc)  # type: ignore[arg-type]
+    if broken:
+        return ConnectionFailed("the connection to the database was lost", server=server,
+                                hint="check the server; `sqlmig status` shows what was applied")  # fmt: skip
+    hint = "check that the database user may use the history schema and table (history_schema, history_table)"
+    if server.sqlstate == "42501":
+        hint = ("the database user lacks a privilege sqlmig needs: CREATE on the history schema (or the table "
+                "created beforehand by an owner) and INSERT/UPDATE on it")  # fmt: skip
+    return MigrationFailed("the database refused sqlmig's own bookkeeping", server=server, hint=hint)

@@ -206,3 +206,21 @@ def test_help_and_version(cli):
         assert option in res.stdout
     res = cli("apply", "--no-such-flag")
     assert res.returncode == 2
+
+
+def test_a_server_error_in_sqlmigs_own_bookkeeping_is_a_message_not_a_traceback(project, database_url, db, cli):
+    role = f"nopriv_{db.info.dbname[-8:]}"
+    db.execute(f"CREATE ROLE {role} LOGIN")
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(database_url)
+        url = psycopg.conninfo.make_conninfo(database_url, user=role)
+        project.add("00001_t", "CREATE TABLE t (a int);")
+        res = cli("apply", "--database-url", url, "--project", str(project.root))
+        assert res.returncode == 1, res.stderr
+        assert "error: the database refused sqlmig's own bookkeeping" in res.stderr
+        assert "42501: permission denied for schema public" in res.stderr
+        assert "lacks a privilege sqlmig needs" in res.stderr
+        assert "Traceback" not in res.stderr
+        assert info["dbname"] in res.stderr  # the "using" line names the database
+    finally:
+        db.execute(f"DROP ROLE {role}")
