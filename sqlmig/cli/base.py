@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from sqlmig import __version__
-from sqlmig.errors import SqlmigError
+from sqlmig.errors import EXIT_FAILED, SqlmigError
 
 app = typer.Typer(
     name="sqlmig",
@@ -85,15 +85,23 @@ def run(fmt: Format | str, fn: Callable[[], int | None]) -> None:
     try:
         code = fn() or 0
     except SqlmigError as exc:
-        err(exc.render())
-        if fmt == "json":
-            out_json(exc.to_dict())
-        raise typer.Exit(exc.exit_code) from None
+        _report(exc, fmt)
     except KeyboardInterrupt:
         err("interrupted: a transactional migration in progress was rolled back; "
             "a `transaction: none` migration resumes at its next statement on the next apply")  # fmt: skip
         raise typer.Exit(130) from None
+    except OSError as exc:  # a file sqlmig had to read or write: permissions, a full disk
+        failure = SqlmigError(str(exc), hint="check the path, its permissions and the free space")
+        failure.exit_code = EXIT_FAILED
+        _report(failure, fmt)
     raise typer.Exit(code)
+
+
+def _report(exc: SqlmigError, fmt: str) -> None:
+    err(exc.render())
+    if fmt == "json":
+        out_json(exc.to_dict())
+    raise typer.Exit(exc.exit_code) from None
 
 
 def settings_for(project: Path, database_url: str | None, **flags: Any) -> Any:
