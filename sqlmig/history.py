@@ -10,6 +10,9 @@ Contract of the History object (the edge between sqlmig and its bookkeeping):
 - `exists()` never creates anything; `read()` returns {} when the table is absent.
 - `ensure()` creates the schema objects; call it only while holding the lock.
 - every write method runs in the caller's current transaction (or autocommit).
+- `transaction()` opens a migration's transaction with its timeouts (one round trip) and
+  rolls it back on any exception; `record_run(..., commit=True)` writes the row and
+  commits in one round trip, so a migration costs what psql needs for BEGIN … COMMIT.
 """
 
 from __future__ import annotations
