@@ -155,7 +155,7 @@ class Runner:
                 raise _VerifyFailed(query, value)
 
     def _failure(self, step: Step, stmt: Statement | None, exc: Exception, *, rolled_back: bool,
-                 resume_note: str | None = None, attempts: int = 0) -> MigrationFailed:  # fmt: skip
+                 resume_note: str | None = None, attempts: int = 0, stage: str = "") -> MigrationFailed:  # fmt: skip
         if isinstance(exc, _VerifyFailed):
             where = step.migration.manifest_display if step.migration else None
             message = f"verify query did not return true (returned {exc.value!r}): {exc.query}"
@@ -164,6 +164,11 @@ class Runner:
             server = server_error(exc)
             where = f"{stmt.path}:{_position_line(stmt, server)}" if stmt else None
             message = f"statement failed: {stmt.first_line}" if stmt else "migration failed"
+            if stage == "verify":
+                message, where = "a verify query failed", step.migration.manifest_display if step.migration else None
+            elif stage == "commit":
+                message = "migration failed at COMMIT (deferred constraints and triggers run there)"
+                where = step.migration.up.display if step.migration else None
         what = "rolled back" if step.direction == "up" else "rollback"
         details = [f"migration {step.version}_{step.name} ({what if rolled_back else 'stopped'})"]
         hint = (
@@ -235,15 +240,17 @@ class Runner:
         while True:
             t0 = time.perf_counter()
             current: Statement | None = None
+            stage = ""
             try:
                 with self.history.transaction(lock, stmt_timeout):
                     for stmt in statements:
                         current = stmt
                         self._execute(step, stmt)
-                    current = None
+                    current, stage = None, "verify"
                     self._run_verify(step)
                     ms = int((time.perf_counter() - t0) * 1000)
                     row = self._history_row(step, statements, len(statements))
+                    stage = "commit"
                     self.history.record_run(row, "applied", ms, reset_session=reset, commit=True)
                 self.emit(MigrationDone(m.version, m.name, "up", ms))
                 return StepResult(m.version, m.name, "up", ms)
@@ -254,7 +261,7 @@ class Runner:
                     continue
                 ms = int((time.perf_counter() - t0) * 1000)
                 self._record_failure(step, statements, 0, ms, self._error_text(current, exc))
-                raise self._failure(step, current, exc, rolled_back=True, attempts=attempt) from None
+                raise self._failure(step, current, exc, rolled_back=True, attempts=attempt, stage=stage) from None
 
     def _record_failure(self, step: Step, statements: list[Statement], done: int, ms: int, error: str) -> None:
         """Write the failed row on its own (the migration's transaction was rolled back), if the
@@ -307,7 +314,7 @@ class Runner:
             except (psycopg.Error, _VerifyFailed) as exc:
                 ms = int((time.perf_counter() - t0) * 1000)
                 self._record_failure(step, statements, done, ms, self._error_text(None, exc))
-                raise self._failure(step, None, exc, rolled_back=False,
+                raise self._failure(step, None, exc, rolled_back=False, stage="verify",
                                     resume_note="the statements stay applied; fix the data and run apply again "
                                     "(it reruns only the verify queries)") from None  # fmt: skip
             ms = int((time.perf_counter() - t0) * 1000)

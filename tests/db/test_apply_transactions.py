@@ -218,3 +218,24 @@ def test_history_row_records_who_what_and_the_rollback_sql(project, database_url
     assert row == ("t", "expand", "applied", "per-migration", sha("migrations/00001_t.sql"),
                    sha("rollback/00001_t.sql"), sha("manifests/00001_t.yaml"), True, True, "postgres", "0.1.0",
                    "DROP TABLE t;", None)  # fmt: skip
+
+
+def test_a_deferred_constraint_failing_at_commit_rolls_everything_back(project, database_url, db, cli):
+    project.add("00001_deferred", "CREATE TABLE parent (id int PRIMARY KEY);\n"
+                "CREATE TABLE child (pid int REFERENCES parent DEFERRABLE INITIALLY DEFERRED);\n"
+                "INSERT INTO child VALUES (1);\n")  # fmt: skip
+    res = _apply(cli, project, database_url)
+    assert res.returncode == 1
+    assert "error: migrations/00001_deferred.sql: migration failed at COMMIT" in res.stderr
+    assert "23503: insert or update on table \"child\" violates foreign key constraint" in res.stderr
+    assert db.execute("SELECT to_regclass('parent'), to_regclass('child')").fetchone() == (None, None)
+    status, _, error = _history(db)["00001"]
+    assert status == "failed" and "23503" in error
+
+
+def test_a_verify_query_error_names_the_manifest(project, database_url, db, cli):
+    project.add("00001_v", "CREATE TABLE v (a int);", manifest={"verify": "SELECT count(*) = 0 FROM nowhere"})
+    res = _apply(cli, project, database_url)
+    assert res.returncode == 1
+    assert "error: manifests/00001_v.yaml: a verify query failed" in res.stderr and "42P01" in res.stderr
+    assert db.execute("SELECT to_regclass('v')").fetchone()[0] is None
