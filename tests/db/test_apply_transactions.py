@@ -214,9 +214,13 @@ def test_history_row_records_who_what_and_the_rollback_sql(project, database_url
     ).fetchone()
     import hashlib
 
-    sha = lambda p: hashlib.sha256((project.root / p).read_bytes()).hexdigest()  # noqa: E731
+    from sqlmig import __version__
+
+    def sha(path: str) -> str:
+        return hashlib.sha256((project.root / path).read_bytes()).hexdigest()
+
     assert row == ("t", "expand", "applied", "per-migration", sha("migrations/00001_t.sql"),
-                   sha("rollback/00001_t.sql"), sha("manifests/00001_t.yaml"), True, True, "postgres", "0.1.0",
+                   sha("rollback/00001_t.sql"), sha("manifests/00001_t.yaml"), True, True, "postgres", __version__,
                    "DROP TABLE t;", None)  # fmt: skip
 
 
