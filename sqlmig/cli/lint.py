@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from sqlmig.cli.base import ProjectDir, app, out, run
 from sqlmig.errors import EXIT_FAILED, EXIT_INVALID, UsageError
+
+if TYPE_CHECKING:
+    from sqlmig.lint.files import LintReport
 
 
 class LintFormat(str, Enum):
@@ -70,7 +73,7 @@ def lint(
     run("json" if fmt == LintFormat.json else "text", body)
 
 
-def _print(report, fmt: str, verbose: bool) -> None:
+def _print(report: LintReport, fmt: str, verbose: bool) -> None:
     from sqlmig import findings as fm
 
     shown = report.findings

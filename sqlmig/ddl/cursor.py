@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Iterator
 from typing import Any
 
 _WORD = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
@@ -175,17 +176,19 @@ class Cursor:
             self.i += 2
         return ".".join(parts)
 
-    def group_end(self, start: int) -> int:
-        """Index just past the balanced group opening at `start`."""
+    def _depths(self, start: int) -> Iterator[tuple[int, int, str]]:
+        """(index, depth before the token, token type) from `start`, depth counting () and []."""
         depth = 0
         for j in range(start, len(self.tokens)):
             t = _type(self.tokens[j])
-            if t in _OPEN:
-                depth += 1
-            elif t in _CLOSE:
-                depth -= 1
-                if depth == 0:
-                    return j + 1
+            yield j, depth, t
+            depth += (t in _OPEN) - (t in _CLOSE)
+
+    def group_end(self, start: int) -> int:
+        """Index just past the balanced group opening at `start`."""
+        for j, depth, t in self._depths(start):
+            if t in _CLOSE and depth == 1:
+                return j + 1
         return len(self.tokens)
 
     def paren_tokens(self) -> list[Any]:
@@ -218,14 +221,8 @@ class Cursor:
 
     # -- searching at depth 0 from the cursor
     def find_depth0(self, words: set[str], start: int) -> int | None:
-        depth = 0
-        for j in range(start, len(self.tokens)):
-            t = _type(self.tokens[j])
-            if t in _OPEN:
-                depth += 1
-            elif t in _CLOSE:
-                depth -= 1
-            elif depth == 0 and word_of(self.tokens[j]) in words:
+        for j, depth, t in self._depths(start):
+            if depth == 0 and t not in _OPEN and t not in _CLOSE and word_of(self.tokens[j]) in words:
                 return j
         return None
 

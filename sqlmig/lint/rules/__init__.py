@@ -7,6 +7,7 @@ from sqlmig.lint.rules import (  # noqa: F401  (each module registers its rules)
     design,
     destructive,
     indexes,
+    locks,
     operational,
     partitions,
     project,
