@@ -342,8 +342,8 @@ def prove(
 
 def _missing(e: Effect, back: list[Effect], created: set[str], path: str, rollback: list[Statement]) -> Finding | None:
     line = e.stmt.line
-    if e.table and _k(e.table) in created and e.key[:2] != ("create", "table"):
-        return None  # dropping the table the forward file created undoes it
+    if e.table and e.key[:2] != ("create", "table") and (_k(e.table) in created or _dropped(e.table, rollback)):
+        return None  # dropping the relation (the forward file's own table, or one the rollback rebuilds) undoes it
     if e.key[0] == "enum value":
         return Finding(
             RULE,
@@ -388,6 +388,17 @@ def _missing(e: Effect, back: list[Effect], created: set[str], path: str, rollba
     )
 
 
+def _dropped(relation: str, rollback: list[Statement]) -> bool:
+    """The rollback drops this table, view or materialized view (and with it its indexes, triggers, columns)."""
+    for stmt in rollback:
+        a = ddl.describe(stmt)
+        if a.kind in ("DROP TABLE", "DROP VIEW", "DROP MATERIALIZED VIEW") and any(
+            ddl.same_name(relation, o) for o in a.objects
+        ):
+            return True
+    return False
+
+
 def _same_rows(e: Effect, r: Effect) -> bool:
     """An UPDATE is undone by an UPDATE of the same columns; INSERT and DELETE work on whole rows."""
     if e.key[1] == r.key[1] == "UPDATE":
@@ -406,9 +417,9 @@ def _order(rollback: list[Statement], state: Any, path: str) -> list[Finding]:
     for stmt in rollback:
         a = ddl.describe(stmt)
         cascade = "CASCADE" in a.flags
-        if a.kind == "DROP TABLE" and not cascade:
+        if a.kind in ("DROP TABLE", "DROP VIEW", "DROP MATERIALIZED VIEW") and not cascade:
             for t in a.objects:
-                out += _dependents(state, t, a.objects, stmt, path)
+                out += _dependents(state, a.kind[5:].lower(), t, a.objects, stmt, path)
         if a.kind == "DROP FUNCTION" and not cascade:
             for (table, function), name in ((v, k) for k, v in state.triggers.items() if v is not None):
                 if ddl.same_name(function, a.object):
@@ -442,7 +453,10 @@ def _order(rollback: list[Statement], state: Any, path: str) -> list[Finding]:
     return out
 
 
-def _dependents(state: Any, table: str, dropped_together: Iterable[str], stmt: Statement, path: str) -> list[Finding]:
+def _dependents(
+    state: Any, what: str, table: str, dropped_together: Iterable[str], stmt: Statement, path: str
+) -> list[Finding]:
+    """Views that read `table` (a table or view) and tables whose foreign keys point at it, still there."""
     out = []
     together = [_k(t) for t in dropped_together]
     for view, reads in ((k, v) for k, v in state.views.items() if v is not None):
@@ -453,11 +467,11 @@ def _dependents(state: Any, table: str, dropped_together: Iterable[str], stmt: S
                     "error",
                     path,
                     stmt.line,
-                    f"rollback drops table {table} before the view that depends on it ({view})",
+                    f"rollback drops {what} {table} before the view that depends on it ({view})",
                     f"drop the view {view} first",
                 )
             )
-    for name, t in ((k, v) for k, v in state.tables.items() if v is not None):
+    for name, t in ((k, v) for k, v in state.tables.items() if v is not None and what == "table"):
         if name in together or ddl.same_name(name, table):
             continue
         if any(ddl.same_name(target, table) for _, target, _ in t.fks):

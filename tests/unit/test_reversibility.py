@@ -131,6 +131,15 @@ def test_order_a_table_before_its_view() -> None:
     assert prove(forward, "DROP TABLE accounts CASCADE; DROP VIEW IF EXISTS active;") == []
 
 
+def test_order_a_view_before_the_view_built_on_it() -> None:
+    # the shape of LemmyNet/lemmy 2019-04-29 add_delete_columns, with one rollback line removed
+    forward = "CREATE VIEW comment_view AS SELECT * FROM comment; CREATE VIEW reply_view AS SELECT * FROM comment_view;"
+    assert prove(forward, "DROP VIEW comment_view; DROP VIEW reply_view;") == [
+        "error down.sql:1 rollback drops view comment_view before the view that depends on it (reply_view)"
+    ]
+    assert prove(forward, "DROP VIEW reply_view; DROP VIEW comment_view;") == []
+
+
 def test_order_a_referenced_table_and_a_function_before_their_dependents() -> None:
     forward = "CREATE TABLE a (id bigint PRIMARY KEY); CREATE TABLE b (a_id bigint REFERENCES a);"
     assert prove(forward, "DROP TABLE a; DROP TABLE b;") == [
@@ -141,6 +150,23 @@ def test_order_a_referenced_table_and_a_function_before_their_dependents() -> No
     trigger = "CREATE TRIGGER g BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION f();"
     assert prove(f"{fn} {trigger}", "DROP FUNCTION f(); DROP TRIGGER g ON t;") == [
         "error down.sql:1 rollback drops function f before the trigger that uses it (g on t)"
+    ]
+
+
+def test_a_relation_the_rollback_rebuilds_takes_its_indexes_along() -> None:
+    # regression from LemmyNet/lemmy 2020-02-06 change_post_title_length: both files rebuild the matview
+    rebuild = (
+        "DROP MATERIALIZED VIEW agg; CREATE MATERIALIZED VIEW agg AS SELECT * FROM post; "
+        "CREATE UNIQUE INDEX agg_id ON agg (id);"
+    )
+    assert prove(rebuild, rebuild) == []
+
+
+def test_a_rollback_that_sets_not_null_again_is_caught() -> None:
+    # found in LemmyNet/lemmy 2020-08-25 add_unique_ap_ids: its rollback repeats SET NOT NULL
+    forward = "ALTER TABLE post ALTER COLUMN ap_id SET NOT NULL;"
+    assert prove(forward, "ALTER TABLE post ALTER COLUMN ap_id SET NOT NULL;") == [
+        "error up.sql:1 forward sets NOT NULL on post.ap_id; rollback never drops NOT NULL again"
     ]
 
 
