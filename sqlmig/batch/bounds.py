@@ -22,9 +22,9 @@ from itertools import pairwise
 
 from sqlmig.errors import ProjectError
 from sqlmig.manifest import Batch
-from sqlmig.sql import Statement, checksum
+from sqlmig.sql import BATCH_PLACEHOLDERS, Statement, checksum
 
-PLACEHOLDERS = ("batch_start", "batch_end")
+PLACEHOLDERS = BATCH_PLACEHOLDERS  # the splitter lets exactly these through as non-psql variables
 DIRECTIVE_RESTORE = "sqlmig:restore-captured"
 _DML = {"UPDATE", "DELETE", "INSERT", "WITH", "MERGE"}
 

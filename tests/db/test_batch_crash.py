@@ -57,7 +57,7 @@ def _bumped(db) -> tuple[int, int, int]:
 
 
 def test_kill_9_at_random_moments_then_resume_changes_each_row_exactly_once(project, database_url, db):
-    _setup(project, db, size=300, min_size=100, max_size=400, target_ms=20, sleep_ms=10)
+    _setup(project, db, size=300, min_size=100, max_size=300, target_ms=20, sleep_ms=20)
     rng = random.Random(os.environ.get("SQLMIG_TEST_SEED", str(time.time_ns())))
     kills_mid_run = 0
     for _ in range(5):
@@ -69,11 +69,14 @@ def test_kill_9_at_random_moments_then_resume_changes_each_row_exactly_once(proj
         proc.communicate()
         if proc.returncode == -signal.SIGKILL:
             kills_mid_run += 1
-        once, _untouched, twice = _bumped(db)
+        # One statement, one snapshot: the killed client's backend may still be committing its last batch.
+        once, twice, done = db.execute(
+            "SELECT count(*) FILTER (WHERE n = orig + 1), count(*) FILTER (WHERE n > orig + 1), "
+            "(SELECT keys_done FROM sqlmig_history_checkpoints) FROM items"
+        ).fetchone()
         assert twice == 0
-        done = db.execute("SELECT keys_done FROM sqlmig_history_checkpoints").fetchone()[0]
         assert once == done  # the checkpoint and the data committed together
-    assert kills_mid_run >= 3
+    assert kills_mid_run >= 3, f"only {kills_mid_run} kills landed before the backfill finished"
     proc = _start(project, database_url)
     _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
