@@ -59,10 +59,13 @@ def parse_statement(text: str) -> Any | None:
     """Parse one statement with sqlglot (postgres dialect). None on failure or a generic Command."""
     if text in _PARSE_CACHE:
         return _PARSE_CACHE[text]
+    import logging
+
     import sqlglot
     from sqlglot import exp
     from sqlglot.errors import ErrorLevel
 
+    logging.getLogger("sqlglot").setLevel(logging.ERROR)  # "falling back to a Command" is our None, not news
     try:
         tree = sqlglot.parse_one(text, read="postgres", error_level=ErrorLevel.RAISE)
     except Exception:  # sqlglot raises several types; any failure means "no tree"
@@ -205,6 +208,8 @@ def _groups_checked(tokens: list[Any], text: str, path: str) -> list[list[Any]]:
 def split_statements(text: str, path: str = "") -> list[Statement]:
     """Split a file's text into statements. Raises ProjectError (with file:line) on text that cannot
     be tokenized or that only psql understands (meta-commands, variables, COPY … FROM stdin)."""
+    from sqlmig.ddl.cursor import expand
+
     groups = _groups_checked(_tokenize(text, path), text, path)
     statements: list[Statement] = []
     prev_end = 0
@@ -212,7 +217,8 @@ def split_statements(text: str, path: str = "") -> list[Statement]:
         start = group[0].start
         end = group[-1].end + 1
         line, col = _line_col(text, start)
-        keywords = tuple(t.text.upper() for t in group[:8] if t.token_type.name != "STRING")
+        leading = expand(group[:8], text[start:end])[:8]  # sqlglot hands REINDEX's, VACUUM's… rest over as one string
+        keywords = tuple(t.text.upper() for t in leading if t.token_type.name != "STRING")
         statements.append(
             Statement(
                 text=text[start:end],

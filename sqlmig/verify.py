@@ -153,10 +153,9 @@ def scratch_database(settings: Settings, scratch_url: str | None) -> Iterator[tu
     # `server` (the embedded one) stops when the last sqlmig process using it exits.
 
 
-def _written_tables(m: Migration, pg_version: int) -> set[str]:
-    """Tables the migration's DML writes (ROW EXCLUSIVE is the DML lock) or truncates, and a batch's table."""
-    names = {e.table for s in m.up.statements for e in postgres.lock_effects(s, pg_version=pg_version)
-             if e.mode == "ROW EXCLUSIVE" or e.why == "TRUNCATE"}  # fmt: skip
+def _written_tables(m: Migration) -> set[str]:
+    """Tables the migration's DML writes or truncates, and a batch's table."""
+    names = {t for s in m.up.statements for t in postgres.written_tables(s)}
     if m.manifest.batch:
         names.add(m.manifest.batch.table)
     return names
@@ -219,7 +218,7 @@ class _RoundTrip:
     def check(self, m: Migration, before: Any) -> tuple[MigrationCheck, Any]:
         """Round-trip one migration; returns what was found and the fingerprint to start the next from."""
         check = MigrationCheck(m.version, m.name, "ok", m.up.display, m.rollback.display if m.rollback else None)
-        written = _written_tables(m, self.pg_version // 10000) if not m.point_of_no_return else set()
+        written = _written_tables(m) if not m.point_of_no_return else set()
         data_before = _table_states(self.conn, written)
         stage = "apply"
         try:

@@ -48,10 +48,6 @@ def check(
     (migrations.sum, a migration on the base edited or removed, a version out of order),
     2 on any other error.
     """
-    import logging
-
-    logging.getLogger("sqlglot").setLevel(logging.ERROR)  # its "unsupported syntax" notes are not findings
-
     def body() -> int:
         from sqlmig.check import run_check
         from sqlmig.findings import format_github, format_json, format_text

@@ -22,8 +22,6 @@ _CREATES = {
     "CREATE PROCEDURE",
     "CREATE SCHEMA",
 }
-_TX_START = {"BEGIN", "START"}
-_TX_END = {"COMMIT", "END", "ROLLBACK", "ABORT"}
 
 
 @dataclass(frozen=True)
@@ -98,7 +96,7 @@ class FileContext:
         if self.manifest is not None:
             return self.manifest.transactional
         if self._has_begin is None:
-            self._has_begin = any(s.keywords[:1] and s.keywords[0] in _TX_START for s in self.statements)
+            self._has_begin = any(postgres.transaction_boundary(s) == "begin" for s in self.statements)
         if self.explicit_tx or self._has_begin:
             return self.explicit_tx
         if self._refused is None:
@@ -146,16 +144,14 @@ class FileContext:
         for act in a.actions:
             if act.verb == "RENAME TO" and self.is_new(a.object) and act.new_name:
                 self.add_new(act.new_name)
-        head = stmt.keywords[0] if stmt.keywords else ""
-        if head in _TX_START and not postgres.not_in_transaction_reason(stmt):
-            self.explicit_tx = True
-        elif head in _TX_END and "PREPARED" not in stmt.keywords:
-            self.explicit_tx = False
+        boundary = postgres.transaction_boundary(stmt)
+        if boundary:
+            self.explicit_tx = boundary == "begin"
         if a.kind == "SET" and a.object:
             self.session[a.object] = (a.detail.strip("'\" ") if a.detail else "", stmt.line)
         elif a.kind == "RESET" and a.object:
             self.session.pop(a.object, None)
-        elif head == "SELECT" and "SET_CONFIG" in stmt.keywords:
+        elif stmt.keywords[:1] == ("SELECT",) and "SET_CONFIG" in stmt.keywords:
             strings = [t.text for t in stmt.tokens if t.token_type.name == "STRING"]
             if len(strings) >= 2:
                 self.session[strings[0].lower()] = (strings[1], stmt.line)

@@ -8,7 +8,6 @@ a finding naming the rule, never a traceback that hides every other finding.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 from sqlmig import ddl
@@ -81,7 +80,6 @@ def run_file(
     ctx: FileContext, text: str, config: LintConfig, *, verbose: bool = False, inverse: frozenset[int] = frozenset()
 ) -> list[Finding]:
     """Every finding for one file. `inverse`: indexes of rollback statements that undo a forward statement."""
-    logging.getLogger("sqlglot").setLevel(logging.ERROR)  # its "falling back to Command" warnings are ours to report
     rules = [r for r in all_rules() if r.id in config.enabled]
     stmt_rules = [r for r in rules if r.scope == "statement"]
     ctx.suppressions = suppress.parse(text, [(s.line, i) for i, s in enumerate(ctx.statements)])

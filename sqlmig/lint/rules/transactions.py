@@ -212,8 +212,8 @@ def explicit_transaction_control(ctx: FileContext) -> Iterator[Hit]:
         return
     depth, opened = 0, None
     for s in control:
-        head = s.keywords[0]
-        if head in ("BEGIN", "START"):
+        boundary = postgres.transaction_boundary(s)
+        if boundary == "begin":
             if depth:
                 yield hit(
                     "BEGIN inside an open transaction only warns, and the inner COMMIT commits everything",
@@ -221,7 +221,7 @@ def explicit_transaction_control(ctx: FileContext) -> Iterator[Hit]:
                     stmt=s,
                 )
             depth, opened = depth + 1, s
-        elif head in ("COMMIT", "END", "ROLLBACK", "ABORT") and "TO" not in s.keywords:
+        elif boundary == "end":
             depth = 0
     if depth and opened is not None:
         yield hit(
