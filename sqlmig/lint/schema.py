@@ -14,7 +14,7 @@ from collections import ChainMap
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlmig.ddl import Anatomy, ColumnDef, Constraint
+from sqlmig.ddl import Anatomy, ColumnDef, Constraint, same_name
 from sqlmig.postgres import Facts
 
 
@@ -123,14 +123,9 @@ class SchemaModel(Facts):
         """An index (or PK/UNIQUE) whose leading columns are `columns`, in any order."""
         want = set(columns)
         for ix in self.indexes.values():
-            if ix is not None and self._same(ix.table, table) and set(ix.columns[: len(want)]) == want:
+            if ix is not None and same_name(_key(ix.table), _key(table)) and set(ix.columns[: len(want)]) == want:
                 return True
         return False
-
-    def _same(self, a: str, b: str) -> bool:
-        return _key(a) == _key(b) or (
-            ("." not in _key(a) or "." not in _key(b)) and (_key(a).rsplit(".", 1)[-1] == _key(b).rsplit(".", 1)[-1])
-        )
 
     # ---------------------------------------------------------------- replay
     def apply(self, a: Anatomy) -> None:
