@@ -38,7 +38,7 @@ class Batch:
     size: int = 1000
     min_size: int = 100
     max_size: int = 50000
-    target_ms: int = 200
+    target_ms: int = 50
     sleep_ms: int = 0
     max_replication_lag_s: float | None = None
     max_rows: int | None = None

@@ -50,7 +50,7 @@ point_of_no_return: false
 #   size: 1000                 # rows per batch to start with
 #   min_size: 100              # adaptive sizing stays within min_size..max_size
 #   max_size: 50000
-#   target_ms: 200             # adaptive: aim each batch at this duration
+#   target_ms: 50              # adaptive: aim each batch at this duration
 #   sleep_ms: 0                # pause between batches
 #   max_replication_lag_s: 10  # wait while a replica lags more than this
 #   max_rows: 1000000          # stop after this many rows per run; the next apply resumes

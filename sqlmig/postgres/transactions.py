@@ -17,14 +17,22 @@ if TYPE_CHECKING:
     from sqlmig.sql import Statement
 
 
+# A statement can be refused in a transaction block only if it starts with one of these words or
+# contains one of the others; every branch below needs at least one of them.
+_REFUSING_HEADS = (["VACUUM"], ["REINDEX"], ["CLUSTER"], ["DISCARD"], ["COMMIT"], ["ROLLBACK"])
+_REFUSING_WORDS = frozenset({"CONCURRENTLY", "DATABASE", "TABLESPACE", "SYSTEM", "SUBSCRIPTION", "VALUE"})
+
+
 def not_in_transaction_reason(stmt: Statement, *, pg_version: int | None = None) -> str | None:
     """Why PostgreSQL refuses this statement inside a transaction block, or None when it allows it.
 
     `pg_version` matters only for ALTER TYPE … ADD VALUE, refused in a transaction before 12.
     """
+    words = ddl.words(stmt)
+    if words[:1] not in _REFUSING_HEADS and _REFUSING_WORDS.isdisjoint(words):
+        return None  # the common case, decided without the full statement analysis
     a = ddl.describe(stmt)
     kind, flags = a.kind, a.flags
-    words = ddl.words(stmt)
     if kind in ("CREATE INDEX", "DROP INDEX") and "CONCURRENTLY" in flags:
         return f"{kind} CONCURRENTLY cannot run inside a transaction block"
     if kind == "REINDEX":
