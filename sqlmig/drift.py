@@ -11,11 +11,19 @@ a baseline only the last one is compared with.
 When drift existed before a run and the run goes ahead (`apply` without `--strict`), the
 new baseline carries it forward: objects the run touched take their new state, the others
 keep their recorded state, so the hand-made change is still reported afterwards.
+
+An INVALID index left by a failed CREATE INDEX CONCURRENTLY (or REINDEX CONCURRENTLY) is an
+artifact of a failed build, not part of the schema: it never enters a baseline (nor is it
+compared when an older baseline holds one) and is reported on its own, so dropping it, as
+the failed run's hint says, is not drift. A snapshot is still recorded after a failed run,
+because a `transaction: none` migration that failed halfway leaves real changes behind.
+A partitioned index created ON ONLY the parent is INVALID by design until every partition's
+index is attached; it stays in the baseline like any other index.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -65,19 +73,62 @@ class Baseline:
         return f"recorded by {self.command}{after} at {self.taken_at:%Y-%m-%d %H:%M:%S %Z}".rstrip()
 
 
+@dataclass(frozen=True)
+class InvalidIndex:
+    """An index left INVALID by a failed concurrent build: maintained on every write, never read."""
+
+    name: str
+    definition: str
+
+    def describe(self) -> str:
+        return (f"index {self.name} is INVALID: a failed CREATE INDEX CONCURRENTLY (or REINDEX CONCURRENTLY) "
+                "left it; PostgreSQL updates it on every write but never uses it. Drop it (DROP INDEX "
+                f"CONCURRENTLY {self.name}) and rerun the migration that builds it, or rebuild it in place "
+                f"(REINDEX INDEX CONCURRENTLY {self.name})")  # fmt: skip
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "definition": self.definition}
+
+
+def set_aside_invalid(snapshot: fingerprint.Snapshot) -> tuple[fingerprint.Snapshot, list[InvalidIndex]]:
+    """The snapshot without indexes a failed concurrent build left INVALID, and those indexes.
+
+    A partitioned index (pg_get_indexdef says `ON ONLY`) is INVALID until every partition's
+    index is attached: a state a migration chose, so it stays.
+    """
+    indexes = snapshot.get("index", {})
+
+    def failed_build(attrs: dict) -> bool:
+        return bool(attrs.get("invalid")) and " ON ONLY " not in attrs.get("definition", "").split(" USING ")[0]
+
+    invalid = [InvalidIndex(n, a.get("definition", "")) for n, a in sorted(indexes.items()) if failed_build(a)]
+    if not invalid:
+        return snapshot, []
+    gone = {i.name for i in invalid}
+    kept = {name: attrs for name, attrs in indexes.items() if name not in gone}
+    out = {kind: objects for kind, objects in snapshot.items() if kind != "index"}
+    if kept:
+        out["index"] = kept
+    return out, invalid
+
+
 def baseline(history: History) -> Baseline | None:
     row = history.latest_snapshot()
     if row is None:
         return None
     _id, taken_at, command, version, schema_hash, server_version, blob = row
-    return Baseline(taken_at, command, version, schema_hash, server_version, fingerprint.decompress(bytes(blob)))
+    snapshot, invalid = set_aside_invalid(fingerprint.decompress(bytes(blob)))  # recorded by an older sqlmig
+    if invalid:
+        schema_hash = fingerprint.schema_hash(snapshot)
+    return Baseline(taken_at, command, version, schema_hash, server_version, snapshot)
 
 
 @dataclass(frozen=True)
 class DriftReport:
     baseline: Baseline
-    live: fingerprint.Fingerprint
+    live: fingerprint.Fingerprint  # without INVALID indexes (see `invalid`)
     changes: list[schemadiff.Change]
+    invalid: list[InvalidIndex] = field(default_factory=list)
 
     @property
     def drifted(self) -> bool:
@@ -96,7 +147,8 @@ class DriftReport:
         return {"drift": self.drifted, "baseline": {"taken_at": self.baseline.taken_at.isoformat(),
                 "command": self.baseline.command, "version": self.baseline.version,
                 "schema_hash": self.baseline.schema_hash}, "live_hash": self.live.hash,
-                "changes": [c.to_dict() for c in self.changes], "notes": self.notes()}  # fmt: skip
+                "changes": [c.to_dict() for c in self.changes], "notes": self.notes(),
+                "invalid_indexes": [i.to_dict() for i in self.invalid]}  # fmt: skip
 
 
 def detect(conn: Any, history: History, settings: Settings) -> DriftReport | None:
@@ -104,9 +156,14 @@ def detect(conn: Any, history: History, settings: Settings) -> DriftReport | Non
     base = baseline(history)
     if base is None:
         return None
-    live = take(conn, settings)
+    live, invalid = _comparable(take(conn, settings))
     changes = [] if live.hash == base.schema_hash else schemadiff.compare(base.snapshot, live.snapshot)
-    return DriftReport(base, live, changes)
+    return DriftReport(base, live, changes, invalid)
+
+
+def _comparable(taken: fingerprint.Fingerprint) -> tuple[fingerprint.Fingerprint, list[InvalidIndex]]:
+    snapshot, invalid = set_aside_invalid(taken.snapshot)
+    return (fingerprint.Fingerprint(snapshot, taken.server_version) if invalid else taken), invalid
 
 
 def carry_forward(baseline: fingerprint.Snapshot, before: fingerprint.Snapshot,
@@ -127,8 +184,8 @@ def carry_forward(baseline: fingerprint.Snapshot, before: fingerprint.Snapshot,
 
 def record(conn: Any, history: History, settings: Settings, command: str, version: str | None,
            before: DriftReport | None = None) -> str:  # fmt: skip
-    """Store the schema a run left as the new baseline; returns its hash."""
-    after = take(conn, settings)
+    """Store the schema a run left as the new baseline (INVALID indexes set aside); returns its hash."""
+    after, _ = _comparable(take(conn, settings))
     snap = after.snapshot
     if before is not None and before.drifted:
         snap = carry_forward(before.baseline.snapshot, before.live.snapshot, after.snapshot)
@@ -175,9 +232,14 @@ class SchemaWatch:
         self.before: DriftReport | None = None
 
     def check(self, strict: bool) -> None:
-        """Warn about drift (one note per change), or raise DriftError when `strict`."""
+        """Warn about drift (one note per change), or raise DriftError when `strict`; warn about INVALID
+        indexes either way (they are not drift: a failed build left them)."""
         self.before = detect(self.conn, self.history, self.settings)
-        if self.before is None or not self.before.drifted:
+        if self.before is None:
+            return
+        for index in self.before.invalid:
+            self.emit(Note("warning", index.describe()))
+        if not self.before.drifted:
             return
         lines = [c.render() for c in self.before.changes] + self.before.notes()
         what = f"the schema changed outside sqlmig since the last run ({self.before.baseline.describe()})"

@@ -50,6 +50,7 @@ class MigrationStarted(Event):
     transactional: bool
     resume_from: int = 0
     batched: bool = False  # key ranges, each in its own transaction (sqlmig.batch)
+    restores_captured: bool = False  # a rollback that first restores captured rows (sqlmig.batch)
 
 
 @dataclass(frozen=True)
@@ -211,12 +212,33 @@ class BatchSummary(Event):
     avg_batch_ms: float
     p95_batch_ms: float
     stopped: str | None = None  # None: complete; interrupted | max_rows | failed
+    # The migration as a whole: a resumed run adds to what earlier runs did (from the checkpoints).
+    resumed: bool = False
+    total_rows_touched: int = 0
+    total_batches: int = 0
+    total_duration_ms: int = 0  # every run's time, not the time between runs
 
     def render_text(self) -> str:
         state = "done" if self.stopped is None else f"stopped ({self.stopped})"
-        return (f"  {state}: {self.rows_touched} rows touched in {self.batches} batches, {self.retries} retries, "
-                f"{self.throttles} throttles, {self.duration_ms / 1000:.1f}s; batch avg {self.avg_batch_ms:.0f} ms, "
-                f"p95 {self.p95_batch_ms:.0f} ms")  # fmt: skip
+        run = f"{self.rows_touched} rows touched in {self.batches} batches"
+        if self.resumed:
+            run = (f"{run} this run ({_seconds(self.duration_ms)}), {self.total_rows_touched} rows touched in "
+                   f"{self.total_batches} batches over all runs ({_seconds(self.total_duration_ms)})")  # fmt: skip
+        else:
+            run = f"{run} in {_seconds(self.duration_ms)}"
+        return (f"  {state}: {run}; {self.retries} retries, {self.throttles} throttles; "
+                f"batch avg {self.avg_batch_ms:.0f} ms, p95 {self.p95_batch_ms:.0f} ms")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RestoreProgress(Event):
+    kind: ClassVar[str] = "restore_progress"
+    version: str
+    done_seq: int  # captured rows are restored in slices by sequence number: up to this one
+    last_seq: int
+
+    def render_text(self) -> str:
+        return f"    restoring captured rows: {100 * self.done_seq / max(self.last_seq, 1):.0f}%"
 
 
 @dataclass(frozen=True)
@@ -226,7 +248,13 @@ class RestoreDone(Event):
     updated: int
     inserted: int
     capture_table: str
+    rows: int = 0  # updated + inserted
+    duration_ms: int = 0
 
     def render_text(self) -> str:
-        return (f"  restored captured rows from {self.capture_table}: {self.updated} updated, "
-                f"{self.inserted} re-inserted")  # fmt: skip
+        return (f"  restored {self.rows:,} captured rows from {self.capture_table} in {_seconds(self.duration_ms)} "
+                f"({self.updated:,} updated, {self.inserted:,} re-inserted)")  # fmt: skip
+
+
+def _seconds(ms: int) -> str:
+    return f"{ms} ms" if ms < 1000 else f"{ms / 1000:.1f}s"

@@ -33,11 +33,11 @@ def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
 
 def summary(findings: list[Finding]) -> str:
     counts = {s: sum(1 for f in findings if f.severity == s) for s in SEVERITIES}
-    files = len({f.path for f in findings})
+    files = len({f.path for f in findings if f.path})
     parts = [f"{n} {s}{'s' if n != 1 else ''}" for s, n in counts.items() if n]
     if not parts:
         return "no problems found"
-    return f"{', '.join(parts)} in {files} file{'s' if files != 1 else ''}"
+    return f"{', '.join(parts)} in {files} file{'s' if files != 1 else ''}" if files else ", ".join(parts)
 
 
 def format_text(findings: list[Finding]) -> str:
@@ -78,9 +78,10 @@ def format_github(findings: list[Finding]) -> str:
     out = []
     for f in sort_findings(findings):
         message = f"{f.rule}: {f.message}" + (f" (hint: {f.hint})" if f.hint else "")
+        # A finding about no file (a live database object) is a workflow annotation without a location.
+        where = f"file={_escape_property(f.path)},line={f.line},col={f.column}," if f.path else ""
         out.append(
-            f"::{level.get(f.severity, 'notice')} file={_escape_property(f.path)},line={f.line},"
-            f"col={f.column},title={_escape_property(f.rule)}::{_escape_data(message)}"
+            f"::{level.get(f.severity, 'notice')} {where}title={_escape_property(f.rule)}::{_escape_data(message)}"
         )
     out.append(summary(findings))
     return "\n".join(out)

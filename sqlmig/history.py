@@ -181,7 +181,8 @@ ON CONFLICT (version) DO UPDATE SET
 # schema; {table}, {cols}, {capture}… are composed with psycopg.sql by sqlmig.batch, never by string formatting.
 
 # One row per (migration, statement): the last key whose range committed, written in the range's own
-# transaction, so a crash, a kill -9 or Ctrl-C can neither lose a committed range nor replay one.
+# transaction, so a crash, a kill -9 or Ctrl-C can neither lose a committed range nor replay one;
+# elapsed_ms is the time spent on the statement up to that range, summed over every run.
 CREATE_CHECKPOINTS = """
 CREATE TABLE IF NOT EXISTS {checkpoints} (
     version        text NOT NULL,
@@ -194,30 +195,31 @@ CREATE TABLE IF NOT EXISTS {checkpoints} (
     total_estimate bigint,
     done           boolean NOT NULL DEFAULT false,
     capture_table  text,
+    elapsed_ms     bigint NOT NULL DEFAULT 0,
     updated_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
     PRIMARY KEY (version, statement)
 )
 """
 SELECT_CHECKPOINTS = """
 SELECT version, statement, checksum, last_key, keys_done, rows_touched, batches, total_estimate, done,
-       capture_table, updated_at
+       capture_table, elapsed_ms, updated_at
 FROM {checkpoints} WHERE version = %(version)s ORDER BY statement
 """
 SELECT_ALL_CHECKPOINTS = """
 SELECT version, statement, checksum, last_key, keys_done, rows_touched, batches, total_estimate, done,
-       capture_table, updated_at
+       capture_table, elapsed_ms, updated_at
 FROM {checkpoints} ORDER BY version, statement
 """
 UPSERT_CHECKPOINT = """
 INSERT INTO {checkpoints} (version, statement, checksum, last_key, keys_done, rows_touched, batches,
-                           total_estimate, done, capture_table)
+                           total_estimate, done, capture_table, elapsed_ms)
 VALUES (%(version)s, %(statement)s, %(checksum)s, %(last_key)s, %(keys_done)s, %(rows_touched)s,
-        %(batches)s, %(total_estimate)s, %(done)s, %(capture_table)s)
+        %(batches)s, %(total_estimate)s, %(done)s, %(capture_table)s, %(elapsed_ms)s)
 ON CONFLICT (version, statement) DO UPDATE SET
     checksum = EXCLUDED.checksum, last_key = EXCLUDED.last_key, keys_done = EXCLUDED.keys_done,
     rows_touched = EXCLUDED.rows_touched, batches = EXCLUDED.batches,
     total_estimate = EXCLUDED.total_estimate, done = EXCLUDED.done,
-    capture_table = EXCLUDED.capture_table, updated_at = clock_timestamp()
+    capture_table = EXCLUDED.capture_table, elapsed_ms = EXCLUDED.elapsed_ms, updated_at = clock_timestamp()
 """
 DELETE_CHECKPOINTS = "DELETE FROM {checkpoints} WHERE version = %(version)s"
 
@@ -298,10 +300,12 @@ INSERT INTO {capture} ({columns}, sqlmig_statement)
 SELECT {columns}, %s FROM {table} WHERE ({cols}) BETWEEN ({start}) AND ({end}) FOR UPDATE
 """
 # After the statement: keep only rows it touched. An updated row's new version carries this
-# transaction's id as xmin; a deleted row has no live version any more.
+# transaction's id as xmin; a deleted row has no live version any more. The range bound on the
+# table keeps the join to the range's rows (without it the planner hashes the whole table per batch).
 CAPTURE_PRUNE = """
 DELETE FROM {capture} c USING {table} t
-WHERE c.sqlmig_seq > %(seq_before)s AND ({c_cols}) = ({t_cols}) AND t.xmin <> pg_current_xact_id()::xid
+WHERE c.sqlmig_seq > %(seq_before)s AND ({t_cols}) BETWEEN ({start}) AND ({end}) AND ({c_cols}) = ({t_cols})
+  AND t.xmin <> pg_current_xact_id()::xid
 """
 CAPTURE_MAX_SEQ = "SELECT coalesce(max(sqlmig_seq), 0) FROM {capture}"
 CAPTURE_SEQ_BOUND = """

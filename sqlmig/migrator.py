@@ -127,8 +127,11 @@ class Migrator:
         planning.raise_on_drift(planning.find_drift(self.project, history), allow_missing=True)
         plan = planning.plan_rollback(self.project, history, steps=steps, to=to)
         runner = Runner(self.conn, self.history, self.settings, self.emit)  # type: ignore[arg-type]
+        from sqlmig.batch import check_restore
+
         for step in plan.steps:
             runner.rollback_statements(step)  # validates the rollback SQL before anything runs
+            check_restore(self.conn, self.settings, step)  # captured rows to restore are still there
         return plan
 
     def apply(

@@ -350,12 +350,14 @@ class Runner:
 
         statements, transactional = self.rollback_statements(step)
         lock, stmt_timeout, retries = self._timeouts(step)
-        self.emit(MigrationStarted(step.version, step.name, "down", len(statements), transactional))
+        restores = has_restore_directive(batch.rollback_text(step))
+        self.emit(MigrationStarted(step.version, step.name, "down", len(statements), transactional,
+                                   restores_captured=restores))  # fmt: skip
+        started = time.perf_counter()
         batch.before_rollback(self, step)  # captured rows back first, when the rollback asks for them
         reset = any(postgres.changes_session(s) for s in statements)
         attempt = 0
         while True:
-            t0 = time.perf_counter()
             current: Statement | None = None
             try:
                 if transactional:
@@ -391,7 +393,7 @@ class Runner:
                     "stay applied; write them with IF EXISTS so a rerun can pass over them")  # fmt: skip
                 raise self._failure(step, current, exc, rolled_back=transactional, resume_note=note) from None
         batch.after_rollback(self, step)  # a batched migration's capture table and checkpoints go with it
-        ms = int((time.perf_counter() - t0) * 1000)
+        ms = int((time.perf_counter() - started) * 1000)  # the restore included
         self.emit(MigrationDone(step.version, step.name, "down", ms))
         return StepResult(step.version, step.name, "down", ms)
 

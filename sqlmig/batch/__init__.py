@@ -18,6 +18,7 @@ __all__ = [
     "DIRECTIVE_RESTORE",
     "after_rollback",
     "before_rollback",
+    "check_restore",
     "describe",
     "finalize",
     "has_restore_directive",
@@ -102,28 +103,61 @@ def rollback_text(step: Any) -> str | None:
     return step.applied.rollback_sql if step.applied else None
 
 
+def check_restore(conn: Any, settings: Any, step: Any) -> None:
+    """Before any rollback runs (and for `plan --rollback`): a rollback that asks for captured rows
+    (`-- sqlmig:restore-captured`) must find them. Raises RefusedError otherwise, saying why: the files
+    are gone, the manifest has no capture, or the capture table was dropped (by `sqlmig finalize`, or by
+    hand when the checkpoints are still there)."""
+    from sqlmig.batch.capture import capture_table_name
+    from sqlmig.batch.checkpoints import Checkpoints
+    from sqlmig.errors import RefusedError
+    from sqlmig.history import TABLE_EXISTS
+
+    if step.direction != "down" or not has_restore_directive(rollback_text(step)):
+        return
+    m = step.migration
+    stem = f"{step.version}_{step.name}"
+    if m is None or m.manifest.batch is None or not m.manifest.batch.capture:
+        raise RefusedError(
+            f"{stem}: the rollback asks for captured rows ({DIRECTIVE_RESTORE}) but "
+            + ("the migration's files are gone" if m is None else "its manifest has no batch with capture: true"),
+            hint="restore the files, or write the rollback SQL yourself; nothing was rolled back",
+        )
+    from psycopg import sql
+
+    name = capture_table_name(settings.history_table, m.version, m.name)
+    shown = f"{settings.history_schema}.{name}"
+    if conn.execute(TABLE_EXISTS, (sql.Identifier(settings.history_schema, name).as_string(conn),)).fetchone()[0]:
+        return
+    hint = ("replace the directive in the rollback file with SQL that undoes the data change, or restore the rows "
+            "from a backup; nothing was rolled back")  # fmt: skip
+    if Checkpoints(conn, settings).read(m.version):
+        raise RefusedError(f"{stem}: no captured rows to restore: {shown} does not exist (dropped outside sqlmig)",
+                           hint=hint)  # fmt: skip
+    raise RefusedError(
+        f"{stem}: its captured rows were finalized (`sqlmig finalize {m.version}` dropped {shown}); the rollback's "
+        f"`-- {DIRECTIVE_RESTORE}` cannot restore them", hint=hint,
+    )  # fmt: skip
+
+
 def before_rollback(runner: Any, step: Any) -> None:
     """Restore captured rows when the rollback file says `-- sqlmig:restore-captured` (no-op otherwise)."""
-    from sqlmig.errors import RefusedError
-    from sqlmig.events import RestoreDone
+    import time
+
+    from sqlmig.events import RestoreDone, RestoreProgress
 
     if not has_restore_directive(rollback_text(step)):
         return
-    m = step.migration
-    if m is None or m.manifest.batch is None or not m.manifest.batch.capture:
-        raise RefusedError(
-            f"{step.version}_{step.name}: the rollback asks for captured rows ({DIRECTIVE_RESTORE}) but "
-            + ("the migration's files are gone" if m is None else "its manifest has no batch with capture: true"),
-            hint="restore the files, or write the rollback SQL yourself",
-        )
+    check_restore(runner.conn, runner.settings, step)
     capture = _capture_for(runner, step)
-    if not capture.exists():
-        raise RefusedError(
-            f"{step.version}_{step.name}: no captured rows to restore ({capture.shown} does not exist)",
-            hint="it was dropped by `sqlmig finalize`; write the rollback SQL yourself or restore from a backup",
-        )
-    updated, inserted = capture.restore()
-    runner.emit(RestoreDone(step.version, updated, inserted, capture.shown))
+    t0 = time.perf_counter()
+
+    def on_slice(done: int, top: int) -> None:
+        runner.emit(RestoreProgress(step.version, done, top))
+
+    updated, inserted = capture.restore(on_slice)
+    ms = int((time.perf_counter() - t0) * 1000)
+    runner.emit(RestoreDone(step.version, updated, inserted, capture.shown, updated + inserted, ms))
 
 
 def after_rollback(runner: Any, step: Any) -> None:

@@ -82,9 +82,17 @@ class Capture:
         self.conn.execute(query, [statement, *start, *end])
         return seq
 
-    def after(self, seq_before: int) -> None:
-        """Drop the copies of rows the statement did not touch."""
-        self.conn.execute(self._q(H.CAPTURE_PRUNE), {"seq_before": seq_before})
+    def after(self, seq_before: int, start: list[str], end: list[str]) -> None:
+        """Drop the copies of rows the statement did not touch (in the range start..end)."""
+        sql = self._sql
+
+        def row(prefix: str, n: int) -> Any:
+            return sql.SQL(", ").join(sql.Placeholder(f"{prefix}{i}") for i in range(n))
+
+        query = self._q(H.CAPTURE_PRUNE, start=row("s", len(start)), end=row("e", len(end)))
+        params = {"seq_before": seq_before, **{f"s{i}": v for i, v in enumerate(start)},
+                  **{f"e{i}": v for i, v in enumerate(end)}}  # fmt: skip
+        self.conn.execute(query, params)
 
     # ---- restore
     def restore(self, on_slice: Any = None) -> tuple[int, int]:

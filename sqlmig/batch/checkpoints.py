@@ -28,6 +28,7 @@ class Checkpoint:
     total_estimate: int | None = None
     done: bool = False
     capture_table: str | None = None
+    elapsed_ms: int = 0  # time spent on this statement, over every run, up to its last committed range
     updated_at: datetime | None = None
 
     def advanced(self, **changes: Any) -> Checkpoint:
@@ -77,6 +78,7 @@ class Checkpoints:
             "version": cp.version, "statement": cp.statement, "checksum": cp.checksum, "last_key": cp.last_key,
             "keys_done": cp.keys_done, "rows_touched": cp.rows_touched, "batches": cp.batches,
             "total_estimate": cp.total_estimate, "done": cp.done, "capture_table": cp.capture_table,
+            "elapsed_ms": cp.elapsed_ms,
         })  # fmt: skip
 
     def delete(self, version: str) -> None:

@@ -61,6 +61,10 @@ class BatchRun:
         self.durations: list[float] = []
         self.retries = self.throttles = self.batches = self.rows = self.keys = 0
         self._last_check = 0.0
+        self.resumed = False
+        self.prior_ms = 0  # time earlier runs spent, from the checkpoints (a resumed run adds its own)
+        self.finished_ms: int | None = None
+        self.latest: dict[int, Checkpoint] = {}  # each statement's checkpoint as last committed
 
     # ------------------------------------------------------------------ setup
     def prepare(self) -> tuple[KeyedTable, list[Bounded]]:
@@ -87,6 +91,8 @@ class BatchRun:
         else:
             store.delete(m.version)
             saved = {}
+        self.resumed, self.latest = resuming, dict(saved)
+        self.prior_ms = sum(cp.elapsed_ms for cp in saved.values())
         if capture:
             capture.create(empty=not resuming)
         lock, stmt_timeout, retries = self.runner._timeouts(step)
@@ -114,8 +120,8 @@ class BatchRun:
         finally:
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
-            self._summary(int((time.perf_counter() - t0) * 1000), stopped)
-        ms = int((time.perf_counter() - t0) * 1000)
+            ms = self.finished_ms if self.finished_ms is not None else int((time.perf_counter() - t0) * 1000)
+            self._summary(ms, stopped)
         self.emit(MigrationDone(m.version, m.name, "up", ms))
         return StepResult(m.version, m.name, "up", ms)
 
@@ -140,7 +146,8 @@ class BatchRun:
             with self.conn.transaction():
                 self.runner._run_verify(step)
                 ms = int((time.perf_counter() - t0) * 1000)
-                self.runner.history.applied(m.version, ms, len(statements), None)
+                self.runner.history.applied(m.version, self.prior_ms + ms, len(statements), None)  # every run
+            self.finished_ms = ms
         except (psycopg.Error, _VerifyFailed) as exc:
             self.runner.history.failed(m.version, int((time.perf_counter() - t0) * 1000),
                                        self.runner._error_text(None, exc))  # fmt: skip
@@ -155,6 +162,11 @@ class BatchRun:
 
         keyset = Keyset(table)
         text = b.server_text(len(table.key))
+        began, spent_before = time.perf_counter(), cp.elapsed_ms
+
+        def elapsed() -> int:  # this statement's time over every run, saved with each range
+            return spent_before + int((time.perf_counter() - began) * 1000)
+
         self.emit(BatchStarted(self.m.version, cp.statement + 1, count, table.shown, list(table.key), self.size,
                                cp.total_estimate or 0, cp.keys_done, cp.last_key, text))  # fmt: skip
         attempt = 0
@@ -167,8 +179,15 @@ class BatchRun:
                     self.runner.history.set_local("statement_timeout", stmt_timeout)
                     start = keyset.first(self.conn, cp.last_key)
                     if start is None:
-                        store.save(cp.advanced(done=True))
+                        self.latest[cp.statement] = cp.advanced(done=True, elapsed_ms=elapsed())
+                        store.save(self.latest[cp.statement])
                         return
+                    if self.batch.max_rows and self.keys >= self.batch.max_rows:  # only when work is left
+                        raise BatchPaused(
+                            f"{self.m.version}_{self.m.name} stopped after max_rows ({self.batch.max_rows}) "
+                            "for this run", hint="run `sqlmig apply` again to continue; `sqlmig status` shows "
+                            "how far it got",
+                        )  # fmt: skip
                     end, tail = keyset.last(self.conn, start, self.size)
                     keys = keyset.count(self.conn, start, end) if tail else self.size
                     seq = capture.before(cp.statement, start, end) if capture else 0
@@ -176,9 +195,9 @@ class BatchRun:
                     cur.execute(text, b.params(start, end))
                     rows = max(cur.rowcount, 0)
                     if capture:
-                        capture.after(seq)
-                    new = cp.advanced(last_key=end, keys_done=cp.keys_done + keys,
-                                      rows_touched=cp.rows_touched + rows, batches=cp.batches + 1)  # fmt: skip
+                        capture.after(seq, start, end)
+                    new = cp.advanced(last_key=end, keys_done=cp.keys_done + keys, rows_touched=cp.rows_touched + rows,
+                                      batches=cp.batches + 1, elapsed_ms=elapsed())  # fmt: skip
                     store.save(new)
             except psycopg.Error as exc:
                 if exc.sqlstate in RETRYABLE and attempt < retries and not self.conn.broken:
@@ -188,7 +207,7 @@ class BatchRun:
                 raise self._failed(b, cp, exc) from None
             attempt = 0
             ms = (time.perf_counter() - t0) * 1000
-            cp = new
+            cp = self.latest[cp.statement] = new
             self.batches += 1
             self.rows += rows
             self.keys += keys
@@ -234,17 +253,13 @@ class BatchRun:
         self.sleep(delay)
 
     def _between_batches(self) -> None:
-        """Stop if asked; honour max_rows and sleep_ms; throttle on replica lag and lock waiters."""
+        """Stop if asked; honour sleep_ms; throttle on replica lag and lock waiters (max_rows is checked
+        once the next range is found, so a run that does the last rows finishes the migration)."""
         if self.stop_requested:
             raise BatchInterrupted(
                 f"stopped after batch {self.batches} of this run (Ctrl-C); every committed range is kept",
                 where=self.m.up.display,
                 hint="run `sqlmig apply` again: it resumes after the last committed range",
-            )
-        if self.batch.max_rows and self.keys >= self.batch.max_rows:
-            raise BatchPaused(
-                f"{self.m.version}_{self.m.name} stopped after max_rows ({self.batch.max_rows}) for this run",
-                hint="run `sqlmig apply` again to continue; `sqlmig status` shows how far it got",
             )
         if self.batches and self.batch.sleep_ms:
             self.sleep(self.batch.sleep_ms / 1000)
@@ -294,8 +309,12 @@ class BatchRun:
         d = sorted(self.durations)
         avg = sum(d) / len(d) if d else 0.0
         p95 = d[min(int(len(d) * 0.95), len(d) - 1)] if d else 0.0
+        every = self.latest.values()
         self.emit(BatchSummary(self.m.version, self.m.name, self.rows, self.keys, self.batches, self.retries,
-                               self.throttles, ms, avg, p95, stopped))  # fmt: skip
+                               self.throttles, ms, avg, p95, stopped, resumed=self.resumed,
+                               total_rows_touched=sum(cp.rows_touched for cp in every),
+                               total_batches=sum(cp.batches for cp in every),
+                               total_duration_ms=self.prior_ms + ms))  # fmt: skip
 
 
 def progress(conn: Any, settings: Any, project: Any) -> dict[str, float]:

@@ -50,6 +50,13 @@ class BatchDisplay:
                 self.progress.update(self.task, size=e.new_size)
         elif isinstance(e, (ev.BatchRetry, ev.BatchThrottled)):
             self._line(e.render_text())
+        elif isinstance(e, ev.RestoreProgress):  # a long restore says how far it got, every few seconds
+            now = time.monotonic()
+            if not self.last_line:  # the first slice starts the clock
+                self.last_line = now
+            elif now - self.last_line >= LOG_EVERY_S:
+                self.last_line = now
+                err(e.render_text())
         elif isinstance(e, (ev.BatchSummary, ev.MigrationFailedEvent)):
             self._stop()
             self.fallback(e)

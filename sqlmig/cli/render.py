@@ -25,8 +25,10 @@ def render_text(e: ev.Event) -> None:
         mode = "in one transaction" if e.transactional else "without a transaction"
         mode = "in batches, one transaction per key range" if e.batched else mode
         resume = f", resuming at statement {e.resume_from + 1}" if e.resume_from else ""
-        err(f"{arrow} {e.version}_{e.name} ({e.statements} statement{'s' if e.statements != 1 else ''}, "
-            f"{mode}{resume})")  # fmt: skip
+        what = f"{e.statements} statement{'s' if e.statements != 1 else ''}, {mode}{resume}"
+        if e.restores_captured:  # sqlmig.batch puts captured rows back first, in slices of their own
+            what = "restores the captured rows, in slices" + (f"; then {what}" if e.statements else "")
+        err(f"{arrow} {e.version}_{e.name} ({what})")
     elif isinstance(e, ev.Retrying):
         err(f"  lock timeout ({e.reason}); retry {e.attempt}/{e.of} in {e.delay_s:g}s")
     elif isinstance(e, ev.MigrationDone):

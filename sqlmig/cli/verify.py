@@ -125,11 +125,14 @@ def drift(
                              hint="`sqlmig apply` records one after it runs; to take the schema as it is now, "
                              "run `sqlmig drift --accept`")  # fmt: skip
         changes = report.changes if report else []
+        invalid = report.invalid if report else []
         if fmt.value == "json":
             out_json({**(report.to_dict() if report else {"drift": False}), "accepted": result.accepted})
-        elif fmt.value == "github":
-            out(format_github([Finding(f"drift/{c.kind.replace(' ', '-')}", "error", "", 1, c.render(),
-                                       "changed outside sqlmig") for c in changes]))  # fmt: skip
+        elif fmt.value == "github":  # a live object has no file: annotations without file= (GitHub accepts them)
+            found = [Finding(f"drift/{c.kind.replace(' ', '-')}", c.severity, "", 0, c.render(),
+                             "changed outside sqlmig") for c in changes]  # fmt: skip
+            found += [Finding("drift/invalid-index", "warning", "", 0, i.describe()) for i in invalid]
+            out(format_github(found))
         else:
             if report is not None:
                 out(f"drift: comparing with the schema {report.baseline.describe()}")
@@ -140,6 +143,8 @@ def drift(
                 n = len(changes)
                 out(f"drift: {n} object{'s' if n != 1 else ''} changed outside sqlmig" if n
                     else "drift: none; the schema is as sqlmig left it")  # fmt: skip
+                for index in invalid:  # not drift (a failed build left it), but worth a look
+                    out(f"warning: {index.describe()}")
             if result.accepted:
                 out(f"drift: recorded the live schema as the new baseline ({result.accepted[:12]})")
         return EXIT_DRIFT if changes and not accept else 0

@@ -169,7 +169,7 @@ def test_finalize_drops_captured_rows_and_rollback_then_refuses(project, databas
     assert res.returncode == 0, res.stderr
     assert "dropped public.sqlmig_history_capture_00001_patch" in res.stdout
     assert db.execute("SELECT to_regclass('sqlmig_history_capture_00001_patch')").fetchone()[0] is None
-    with pytest.raises(RefusedError, match="no captured rows to restore"):
+    with pytest.raises(RefusedError, match="its captured rows were finalized"):
         sqlmig.rollback(_settings(project, database_url), yes=True)
     assert db.execute("SELECT count(*) FROM items WHERE price = 0").fetchone()[0] == 4000
     res = cli("finalize", "00002", "--database-url", database_url, "--project", str(project.root))
