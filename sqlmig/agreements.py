@@ -8,8 +8,10 @@ table) comes from sqlmig.postgres; here is only the policy:
 - transaction: per-migration with a statement PostgreSQL refuses in a transaction block
   is an error; transaction: none with several statements is a warning (split it).
 - phase: expand may not destroy or break (drops, renames, type changes, SET NOT NULL
-  or a NOT NULL column without default on an existing table); phase: migrate may not
-  change the schema; phase: contract that only adds is a warning.
+  or a NOT NULL column without default on an existing table); tables and columns the
+  migration creates are exempt, but a column it adds may not end up NOT NULL without a
+  default (AddedColumns). phase: migrate may not change the schema; phase: contract that
+  only adds is a warning.
 - batch: every forward statement must be an UPDATE/DELETE of batch.table or an
   INSERT … SELECT reading it. Without batch, an UPDATE/DELETE of a table that existed
   before the migration is a warning unless its WHERE pins rows by constant keys: sqlmig
@@ -17,19 +19,21 @@ table) comes from sqlmig.postgres; here is only the policy:
 - A destructive statement on a table that existed before needs point_of_no_return
   (a DELETE is excused by batch.capture, or by a rollback that INSERTs into the table).
   A point of no return has no rollback file; without one, the rollback is not empty.
-- requires names versions of this project; verify holds one query each.
+- requires names versions of this project; verify holds one query each; the description
+  is not a TODO placeholder (a warning).
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Iterable
 
-from sqlmig import postgres
+from sqlmig import ddl, postgres
 from sqlmig.errors import ProjectError
 from sqlmig.findings import Finding
 from sqlmig.project import Migration
-from sqlmig.sql import SqlFile, Statement, split_statements
+from sqlmig.sql import SqlFile, Statement, psql_only_problems, split_statements
 
 QUERY_HEADS = ("SELECT", "WITH", "VALUES", "TABLE")
 _WHERE = re.compile(r"^(?P<path>.*?)(?::(?P<line>\d+)(?::(?P<col>\d+))?)?$", re.S)
@@ -39,12 +43,16 @@ def _at(stmt: Statement, rule: str, severity: str, message: str, hint: str | Non
     return Finding(rule, severity, stmt.path, stmt.line, message, hint, stmt.column)
 
 
-def statements_or_finding(sql_file: SqlFile) -> tuple[list[Statement] | None, Finding | None]:
-    """The file's statements, or a finding saying why it cannot be split (bad UTF-8, psql syntax, …)."""
+def statements_or_findings(sql_file: SqlFile) -> tuple[list[Statement] | None, list[Finding]]:
+    """The file's statements, or findings saying why it cannot be split (bad UTF-8, an unterminated
+    quote, psql syntax). The splitter stops at the first problem; every psql-only construct is named."""
     try:
-        return sql_file.statements, None
+        return sql_file.statements, []
     except ProjectError as exc:
-        return None, _error_finding("check/sql-file", exc, sql_file.display)
+        problems = [exc]
+    with contextlib.suppress(ProjectError):  # text that is not UTF-8 has nothing more to say
+        problems += psql_only_problems(sql_file.text, sql_file.display)
+    return None, list(dict.fromkeys(_error_finding("check/sql-file", e, sql_file.display) for e in problems))
 
 
 def _error_finding(rule: str, exc: ProjectError, default_path: str) -> Finding:
@@ -55,18 +63,64 @@ def _error_finding(rule: str, exc: ProjectError, default_path: str) -> Finding:
     return Finding(rule, "error", where["path"], line, exc.message, exc.hint, col)
 
 
+# ALTER COLUMN verbs -> (which of AddedColumns' two flags, its new value)
+_SETS = {"SET NOT NULL": (0, True), "DROP NOT NULL": (0, False), "SET DEFAULT": (1, True), "DROP DEFAULT": (1, False)}
+
+
+class AddedColumns:
+    """Columns this migration adds with ALTER TABLE, followed through its later statements.
+
+    Code written before the migration does not know them, so renaming one, changing its type
+    or dropping its default breaks nothing, with one exception: old INSERTs leave the column
+    out, so one that ends up NOT NULL without a default makes them fail. Django's output for a
+    NOT NULL field with a default (ADD COLUMN … DEFAULT 1 NOT NULL, then DROP DEFAULT) is that.
+    """
+
+    def __init__(self) -> None:
+        self.state: dict[tuple[str, str], list[bool]] = {}  # (table, column) -> [NOT NULL, has a default]
+
+    def _key(self, table: str, column: str | None) -> tuple[str, str] | None:
+        return next((k for k in self.state if k[1] == column and postgres.same_table(k[0], table)), None)
+
+    def step(self, s: Statement) -> list[tuple[str, str, str]]:
+        """Follow one statement: (verb, table, column) for each action that left an added column NOT NULL
+        without a default (ADD COLUMN … NOT NULL itself is postgres.backward_incompatible_reason's)."""
+        a, out = ddl.describe(s), []
+        for x in a.actions if a.kind == "ALTER TABLE" and a.table else ():
+            if x.verb == "ADD COLUMN" and x.coldef:
+                col = x.coldef
+                self.state[(a.table, col.name)] = [col.not_null or col.primary_key, bool(col.default or col.generated)]
+            elif (key := self._key(a.table, x.column)) and x.verb == "RENAME COLUMN" and x.new_name:
+                self.state[(key[0], x.new_name)] = self.state.pop(key)
+            elif key and x.verb == "DROP COLUMN":
+                del self.state[key]
+            elif key and x.verb in _SETS:
+                was_writable = not self.state[key][0] or self.state[key][1]
+                index, value = _SETS[x.verb]
+                self.state[key][index] = value
+                if was_writable and self.state[key][0] and not self.state[key][1]:
+                    out.append((x.verb, *key))
+        return out
+
+
 class Context:
-    """One migration with its statements split once, and the tables created before each statement."""
+    """One migration with its statements split once, and the tables and columns created before each statement."""
 
     def __init__(self, m: Migration, ups: list[Statement], downs: list[Statement] | None) -> None:
         self.m, self.ups, self.downs = m, ups, downs
         self.manifest = m.manifest
         self.new_before: list[list[str]] = []  # per forward statement: tables created by earlier statements
+        self.new_columns: list[set[tuple[str, str]]] = []  # per statement: columns added before it or by it
+        self.unwritable: list[list[tuple[str, str, str]]] = []  # per statement: AddedColumns.step
         created: list[str] = []
+        added = AddedColumns()
         for s in ups:
             self.new_before.append(list(created))
             if name := postgres.created_table(s):
                 created.append(name)
+            before = set(added.state)
+            self.unwritable.append(added.step(s))
+            self.new_columns.append(before | set(added.state))
 
     def is_new(self, i: int, tables: list[str]) -> bool:
         """All of `tables` were created earlier in this migration (so nothing existing is touched)."""
@@ -105,11 +159,18 @@ def check_phase(c: Context) -> Iterable[Finding]:
     phase = c.manifest.phase
     if phase == "expand":
         for i, s in enumerate(c.ups):
-            reason = postgres.backward_incompatible_reason(s, c.new_before[i])
-            if reason and not c.is_new(i, postgres.target_tables(s)):
+            if c.is_new(i, postgres.target_tables(s)):
+                continue
+            if reason := postgres.backward_incompatible_reason(s, c.new_before[i], c.new_columns[i]):
                 yield _at(s, "check/phase-expand", "error", f"phase: expand, but {reason}",
                           "expand is additive and backward compatible; remove or rename things in a contract "
                           "migration once no running code uses them")  # fmt: skip
+            for verb, table, column in c.unwritable[i]:
+                yield _at(s, "check/phase-expand", "error", f"phase: expand, but {verb} leaves {table}.{column}, "
+                          "which this migration adds, NOT NULL without a default: INSERTs by code that does not "
+                          "know the column yet start failing", f"keep a default on {table}.{column} here "
+                          "(Django: db_default) and drop it in a contract migration once no old code writes the "
+                          "table")  # fmt: skip
     elif phase == "migrate":
         for s in c.ups:
             if postgres.is_ddl(s):
@@ -184,11 +245,6 @@ def check_point_of_no_return(c: Context) -> Iterable[Finding]:
                       "point_of_no_return", f"add `point_of_no_return: {{reason: \"…\"}}` to {m.manifest_display} "
                       "(apply then asks for --yes, and rollback stops there), and delete the rollback file",
                       )  # fmt: skip
-        if m.rollback is not None and not c.rollback_claims_undo and c.ups:
-            yield Finding("check/rollback-empty", "error", m.rollback.display, 1,
-                          "the rollback file holds no statements",
-                          f"write the SQL that undoes {m.up.display}, or declare point_of_no_return in "
-                          f"{m.manifest_display} and delete the rollback file")  # fmt: skip
     elif m.rollback is not None and c.rollback_claims_undo:
         line = c.downs[0].line if c.downs else 1
         yield Finding("check/rollback-claims-undo", "error", m.rollback.display, line,
@@ -242,27 +298,45 @@ AGREEMENTS: tuple[Callable[[Context], Iterable[Finding]], ...] = (
 )  # fmt: skip
 
 
+def check_template(m: Migration) -> list[Finding]:
+    """The manifest still describes the change with the template's TODO (`sqlmig new` writes one)."""
+    description = m.manifest.description.strip()
+    if not description.upper().startswith("TODO"):
+        return []
+    line, col = m.manifest.positions.value(("description",))
+    return [Finding("check/template", "warning", m.manifest_display, line, f'description is still a placeholder: '
+                    f'"{description}"', "say what this change does and why: reviewers and `sqlmig status` show it",
+                    col)]  # fmt: skip
+
+
+def _empty_files(m: Migration, ups: list[Statement] | None, downs: list[Statement] | None) -> list[Finding]:
+    """A forward file with no SQL, a rollback file with nothing to undo it: each on its own (a file that
+    cannot be split is reported as such, and does not hide the other file's emptiness)."""
+    out = []
+    if ups == [] and not m.manifest.allow_empty:
+        out.append(Finding("check/sql-file", "error", m.up.display, 1, "file holds no SQL statements",
+                           "write the change, or set allow_empty: true in the manifest for a placeholder"))  # fmt: skip
+    if m.rollback is not None and downs == [] and m.manifest.point_of_no_return is None:
+        from sqlmig.batch import has_restore_directive
+
+        if not has_restore_directive(m.rollback.text) and not (ups == [] and m.manifest.allow_empty):
+            out.append(Finding("check/rollback-empty", "error", m.rollback.display, 1,
+                               "the rollback file holds no statements",
+                               f"write the SQL that undoes {m.up.display}, or declare point_of_no_return in "
+                               f"{m.manifest_display} and delete the rollback file"))  # fmt: skip
+    return out
+
+
 def check_migration(m: Migration, versions: set[int]) -> list[Finding]:
     """Every disagreement between one migration's manifest and its forward and rollback SQL."""
-    ups, problem = statements_or_finding(m.up)
-    findings = [problem] if problem else []
+    ups, problems = statements_or_findings(m.up)
     downs = None
     if m.rollback is not None:
-        downs, problem = statements_or_finding(m.rollback)
-        findings += [problem] if problem else []
+        downs, more = statements_or_findings(m.rollback)
+        problems += more
+    findings = problems + check_template(m) + _empty_files(m, ups, downs)
     if ups is None or (m.rollback is not None and downs is None):
         return findings
-    if not ups and not m.manifest.allow_empty:
-        findings.append(
-            Finding(
-                "check/sql-file",
-                "error",
-                m.up.display,
-                1,
-                "file holds no SQL statements",
-                "write the change, or set allow_empty: true in the manifest for a placeholder",
-            )
-        )
     c = Context(m, ups, downs)
     for agreement in AGREEMENTS:
         findings += agreement(c)

@@ -3,13 +3,15 @@
 `run_check` reads the whole project (reporting what does not load instead of stopping),
 holds each manifest to its SQL (sqlmig.agreements), verifies migrations.sum, and with a
 base ref compares the working tree with the base's files through git, without a
-checkout: migrations on the base must be byte-identical here, and new ones must come
-after the base's newest version. On a branch that has not merged its base yet, what the
-base gained or changed after the fork point (git merge-base) is not held against it.
+checkout: migrations on the base must be byte-identical here, and new ones must take a
+version the base has not used and come after the base's newest. On a branch that has not
+merged its base yet, what the base gained or changed after the fork point (git
+merge-base) is not held against it: a base migration it never saw is "behind base", not
+removed, and a version both sides added since the fork is a collision, not a rename.
 
 Exit policy (CheckResult.exit_code): integrity problems (migrations.sum, a base
-migration edited, removed or renamed, a version out of order) exit 3; any other error
-exits 2; warnings and notes alone exit 0, unless `strict` makes warnings fail (2).
+migration edited, removed or renamed, a version collision or out of order) exit 3; any
+other error exits 2; warnings and notes alone exit 0, unless `strict` makes warnings fail (2).
 """
 
 from __future__ import annotations
@@ -25,16 +27,19 @@ from sqlmig.findings import Finding, sort_findings
 from sqlmig.gitbase import BaseTree, read_base
 from sqlmig.project import NAME_RE, read_project
 
-INTEGRITY_RULES = frozenset({"check/sum", "check/edited", "check/removed", "check/renamed", "check/out-of-order"})
+INTEGRITY_RULES = frozenset(
+    {"check/sum", "check/edited", "check/removed", "check/renamed", "check/version-collision", "check/out-of-order"}
+)
 _WHERE = re.compile(r"^(?P<path>[^:\s]+?)(?::(?P<line>\d+)(?::(?P<col>\d+))?)?: (?P<msg>.*)$", re.S)
 
 
 @dataclass(frozen=True)
 class CheckResult:
     findings: list[Finding]
-    migrations: int  # how many migrations were read
+    migrations: int  # how many migrations were found (forward files in migrations/)
     base: str | None = None  # "REF (commit)" when compared with a base
     new: tuple[str, ...] = field(default=())  # stems added relative to the base
+    unreadable: int = 0  # of `migrations`, how many could not be read (and so were not held to their SQL)
 
     def exit_code(self, strict: bool = False) -> int:
         errors = [f for f in self.findings if f.severity == "error" or (strict and f.severity == "warning")]
@@ -58,7 +63,10 @@ def _load_finding(line: str) -> Finding:
     return Finding(rule, "error", path, int(m["line"] or 1), msg, None, int(m["col"] or 1))
 
 
-def _sum_findings(files: dict[str, bytes], settings: Settings, base: BaseTree | None) -> list[Finding]:
+def _sum_findings(files: dict[str, bytes], settings: Settings, base: BaseTree | None,
+                  shipped: set[str]) -> list[Finding]:  # fmt: skip
+    """migrations.sum against the files. `shipped`: files this branch edited that are on the base, where
+    re-hashing would bless an edit that databases which ran the migration never get."""
     sum_path = settings.project_dir / integrity.SUM_FILE
     if not sum_path.is_file():
         if base is not None and integrity.SUM_FILE in base.blobs:
@@ -70,10 +78,17 @@ def _sum_findings(files: dict[str, bytes], settings: Settings, base: BaseTree | 
     out = []
     for mm in integrity.compare(sum_path.read_text("utf-8", errors="replace"), files):
         line = mm.line if mm.path == integrity.SUM_FILE else 1
-        hint = ("after a merge, run `sqlmig hash`, then this check again" if mm.what in ("conflict", "total")
-                else "if the file is right (new, or edited before it ran anywhere) run `sqlmig hash`; "
-                "otherwise restore it from git")  # fmt: skip
-        out.append(Finding("check/sum", "error", mm.path, line, mm.render().split(": ", 1)[1], hint))
+        message = mm.render().split(": ", 1)[1]
+        if mm.path in shipped and base is not None:
+            message += f": this migration is on {base.ref}, so it was edited after it shipped"
+            hint = (f"do not re-hash it: restore it (git checkout {base.ref} -- {mm.path}) and make the change in "
+                    "a new migration (`sqlmig new`)")  # fmt: skip
+        elif mm.what in ("conflict", "total"):
+            hint = "after a merge, run `sqlmig hash`, then this check again"
+        else:
+            hint = ("if the file is right (new, or edited before it ran anywhere) run `sqlmig hash`; "
+                    "otherwise restore it from git")  # fmt: skip
+        out.append(Finding("check/sum", "error", mm.path, line, message, hint))
     return out
 
 
@@ -123,16 +138,15 @@ def _edited(base: BaseTree, files: dict[str, bytes], base_stems: dict, head_stem
     return out
 
 
-def _missing(base: BaseTree, base_stems: dict, head_stems: dict) -> list[Finding]:
-    """Base migrations absent here: removed or renamed by this branch, or added to the base after it forked."""
-    out, ref = [], base.ref
+def _missing(base: BaseTree, base_stems: dict, head_stems: dict, renamed: dict[str, str]) -> list[Finding]:
+    """Base migrations absent here: renamed or removed by this branch, or added to the base after it forked."""
+    out, ref, renamed_from = [], base.ref, {old: new for new, old in renamed.items()}
     for stem, path in sorted(base_stems.items()):
         if stem in head_stems:
             continue
-        twin = next((s for s in head_stems if _version(s) == _version(stem)), None)
-        if twin:
-            out.append(Finding("check/renamed", "error", head_stems[twin], 1, f"renamed from {stem} (on {ref}); a "
-                               "migration's name is part of its identity in every database's history",
+        if stem in renamed_from:
+            out.append(Finding("check/renamed", "error", head_stems[renamed_from[stem]], 1, f"renamed from {stem} "
+                               f"(on {ref}); a migration's name is part of its identity in every database's history",
                                f"keep the name: git mv the three files back to {stem}"))  # fmt: skip
         elif base.changed_here(path, None):
             out.append(Finding("check/removed", "error", path, 1, f"removed, but this migration is on {ref} and "
@@ -144,16 +158,47 @@ def _missing(base: BaseTree, base_stems: dict, head_stems: dict) -> list[Finding
     return out
 
 
+def _renames(base: BaseTree, base_stems: dict, head_stems: dict, added: list[str]) -> dict[str, str]:
+    """added stem -> the base stem it renames: one with its version that the base already had when this
+    branch forked (so this branch saw it) and that is gone here. A version the base gained after the
+    fork is not this branch's to rename: the same version added on both sides is a collision."""
+    out: dict[str, str] = {}
+    for stem, path in base_stems.items():
+        if stem not in head_stems and base.had_at_fork(path):
+            twin = next((s for s in added if _version(s) == _version(stem) and s not in out), None)
+            if twin:
+                out[twin] = stem
+    return out
+
+
+def _collision(base: BaseTree, stem: str, path: str, clash: str, base_stems: dict, head_stems: dict) -> Finding:
+    """A migration this branch added whose version the base gives another migration."""
+    ref, version = base.ref, NAME_RE.match(stem)["version"]
+    renumber = f"`sqlmig new --renumber {stem}` to move this branch's migration after {ref}'s newest"
+    if clash in head_stems:  # merged already: both are here
+        return Finding("check/version-collision", "error", path, 1, f"version {version} is also {clash} on {ref}: "
+                       "two migrations share it", renumber)  # fmt: skip
+    since = "" if base.had_at_fork(base_stems[clash]) else " since this branch forked"
+    return Finding("check/version-collision", "error", path, 1, f"version {version} was also added on {ref} "
+                   f"({clash}){since}: merged, two migrations would share it",
+                   f"git merge {ref}, then {renumber}")  # fmt: skip
+
+
 def _base_findings(base: BaseTree, files: dict[str, bytes], allow_out_of_order: bool) -> tuple[list[Finding], list]:
-    """Base migrations edited, removed or renamed here; new migrations that sort before the base's newest."""
+    """Base migrations edited, removed or renamed here; new migrations whose version the base has, or that
+    sort before the base's newest. Also returns the migrations this branch added (renames excluded)."""
     base_stems, head_stems = _stems(list(base.blobs)), _stems(list(files))
-    out = _edited(base, files, base_stems, head_stems) + _missing(base, base_stems, head_stems)
-    base_versions = {_version(s): s for s in base_stems}
+    added = sorted((s for s in head_stems if s not in base_stems), key=_version)
+    renamed = _renames(base, base_stems, head_stems, added)
+    out = _edited(base, files, base_stems, head_stems) + _missing(base, base_stems, head_stems, renamed)
+    base_versions = {_version(s): s for s in sorted(base_stems)}
     newest = max(base_versions, default=-1)
-    new = sorted((s for s in head_stems if _version(s) not in base_versions), key=_version)
+    new = [s for s in added if s not in renamed]
     for stem in new:
         version = NAME_RE.match(stem)["version"]
-        if int(version) < newest:
+        if int(version) in base_versions:
+            out.append(_collision(base, stem, head_stems[stem], base_versions[int(version)], base_stems, head_stems))
+        elif int(version) < newest:
             out.append(Finding("check/out-of-order", "info" if allow_out_of_order else "error", head_stems[stem], 1,
                                f"version {version} sorts before {base_versions[newest]}, the newest on {base.ref}: "
                                "databases already past it would apply this one out of order",
@@ -167,14 +212,17 @@ def run_check(settings: Settings, *, base: str | None = None, allow_out_of_order
     project, problems = read_project(settings)
     findings = [_load_finding(p) for p in problems]
     files = integrity.project_files(settings.project_dir)
-    versions = {_version(s) for s in _stems(list(files))}
+    found = _stems(list(files))
+    versions = {_version(s) for s in found}
     for m in project.migrations:
         findings += check_migration(m, versions)
     tree = read_base(settings.project_dir, base) if base else None
-    findings += _sum_findings(files, settings, tree)
     new: list = []
     if tree is not None:
         base_findings, new = _base_findings(tree, files, allow_out_of_order)
         findings += base_findings
+    shipped = {f.path for f in findings if f.rule == "check/edited"}
+    findings += _sum_findings(files, settings, tree, shipped)
     shown_base = f"{base} ({tree.commit[:12]})" if tree else None
-    return CheckResult(sort_findings(set(findings)), len(project.migrations), shown_base, tuple(new))
+    unreadable = len(set(found) - {m.stem for m in project.migrations})
+    return CheckResult(sort_findings(set(findings)), len(found), shown_base, tuple(new), unreadable)

@@ -34,6 +34,10 @@ class BaseTree:
         """Whether this branch (not the base, after the fork) made `path` differ from the base."""
         return self.fork is None or self.fork.get(path) != worktree_id
 
+    def had_at_fork(self, path: str) -> bool:
+        """Whether the base already had `path` where this branch forked (so this branch started with it)."""
+        return self.fork is None or path in self.fork
+
     def read(self, path: str) -> bytes:
         """The base's bytes of one file."""
         return _git(self.project_dir, "cat-file", "blob", self.blobs[path]).stdout

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -162,40 +163,86 @@ def _group(tokens: list[Any]) -> list[list[Any]]:
 BATCH_PLACEHOLDERS = ("batch_start", "batch_end")
 
 
-def _refuse_psql_only(group: list[Any], text: str, path: str) -> None:
+def _psql_only_problems(group: list[Any], text: str, path: str) -> Iterator[ProjectError]:
     """psql meta-commands, psql variables and COPY … FROM stdin / TO stdout: only psql understands them."""
 
     def at(tok: Any) -> str:
         line, _ = _line_col(text, tok.start)
         return f"{path}:{line}" if path else f"line {line}"
 
-    brackets = 0
+    brackets, meta_end = 0, -1  # a meta-command's arguments run to the end of its line
     for i, tok in enumerate(group):
         name = tok.token_type.name
         brackets += (name == "L_BRACKET") - (name == "R_BRACKET")
+        if tok.start < meta_end:
+            continue
         if name == "BACKSLASH":
             command = text[tok.start : tok.start + 30].split(None, 1)[0]
-            raise ProjectError(
+            meta_end = text.find("\n", tok.start)
+            meta_end = len(text) if meta_end < 0 else meta_end
+            yield ProjectError(
                 f"psql meta-command {command} is not supported (sqlmig sends SQL to the server, not to psql)",
                 where=at(tok),
                 hint="replace \\set/\\i/\\c and friends with plain SQL; split work across migrations",
             )
+            continue
         nxt = group[i + 1] if i + 1 < len(group) else None
         if (name == "COLON" and brackets == 0 and nxt is not None and nxt.start == tok.end + 1
                 and nxt.token_type.name in ("STRING", "IDENTIFIER", "VAR", "L_BRACE")
                 and not (nxt.token_type.name == "VAR" and nxt.text.lower() in BATCH_PLACEHOLDERS)):  # fmt: skip
-            raise ProjectError(
+            yield ProjectError(
                 f"psql variable {text[tok.start : nxt.end + 1]} is not supported (only psql substitutes it)",
                 where=at(tok),
                 hint="write the value itself into the SQL",
             )
-    words = [t.text.upper() for t in group if t.token_type.name == "VAR"]
-    if group[0].text.upper() == "COPY" and ("STDIN" in words or "STDOUT" in words):
-        raise ProjectError(
+    if _copy_stdio(group):
+        yield ProjectError(
             "COPY … FROM stdin / TO stdout is not supported (its data stream is psql's)",
             where=at(group[0]),
             hint="load the rows with INSERT … VALUES, or COPY from a server-side file",
         )
+
+
+def _copy_stdio(group: list[Any]) -> bool:
+    words = [t.text.upper() for t in group if t.token_type.name == "VAR"]
+    return group[0].text.upper() == "COPY" and ("STDIN" in words or "STDOUT" in words)
+
+
+_COPY_DATA_END = re.compile(r"^\\\.[ \t]*\r?$", re.M)
+
+
+def psql_only_problems(text: str, path: str = "") -> list[ProjectError]:
+    """Every psql-only construct in a file, where the splitter stops at the first (for `sqlmig check`).
+
+    The data lines after a COPY … FROM stdin (up to a `\\.` line) are psql's, not SQL, and are
+    skipped. [] when the text cannot be tokenized at all: the splitter's error says where.
+    """
+    from sqlglot.dialects.postgres import Postgres
+    from sqlglot.errors import TokenError
+
+    try:
+        tokens = Postgres.Tokenizer().tokenize(text)
+    except TokenError:
+        return []
+    kept: list[Any] = []
+    head = skip_to = 0  # head: where the current statement starts in `kept`
+    for tok in tokens:
+        if tok.start < skip_to:
+            continue
+        kept.append(tok)
+        if tok.token_type.name != "SEMICOLON":
+            continue
+        statement, head = kept[head:-1], len(kept)
+        if statement and _copy_stdio(statement) and any(t.text.upper() == "STDIN" for t in statement):
+            found = _COPY_DATA_END.search(text, tok.end + 1)
+            skip_to = found.end() if found else len(text)
+    return [problem for group in _group(kept) for problem in _psql_only_problems(group, text, path)]
+
+
+def _refuse_psql_only(group: list[Any], text: str, path: str) -> None:
+    """Raise the statement's first psql-only construct."""
+    for problem in _psql_only_problems(group, text, path):
+        raise problem
 
 
 def _groups_checked(tokens: list[Any], text: str, path: str) -> list[list[Any]]:

@@ -45,9 +45,11 @@ def check(
     """Check every migration for a pull request: files, manifests, manifest-vs-SQL agreement, migrations.sum.
 
     Exit 0 clean (warnings alone do not fail without --strict), 3 on integrity problems
-    (migrations.sum, a migration on the base edited or removed, a version out of order),
+    (migrations.sum, a migration on the base edited, removed or renamed, a version taken on the base
+    or out of order),
     2 on any other error.
     """
+
     def body() -> int:
         from sqlmig.check import run_check
         from sqlmig.findings import format_github, format_json, format_text
@@ -57,8 +59,9 @@ def check(
         code = result.exit_code(strict)
         if fmt is CheckFormat.json:
             data = json.loads(format_json(result.findings))
-            out(json.dumps({**data, "exit_code": code, "migrations": result.migrations, "base": result.base,
-                            "new": list(result.new)}, indent=2))  # fmt: skip
+            out(json.dumps({**data, "exit_code": code, "migrations": result.migrations,
+                            "unreadable": result.unreadable, "base": result.base, "new": list(result.new)},
+                           indent=2))  # fmt: skip
             return code
         if fmt is CheckFormat.github:
             out(format_github(_repo_relative(result.findings, settings.project_dir)))
@@ -66,7 +69,8 @@ def check(
             out(format_text(result.findings))
         against = f" against {result.base}" if result.base else ""
         added = f", {len(result.new)} new" if result.base else ""
-        err(f"checked {result.migrations} migration{'s' if result.migrations != 1 else ''}{added}{against}")
+        unread = f" ({result.unreadable} could not be read)" if result.unreadable else ""
+        err(f"checked {result.migrations} migration{'s' if result.migrations != 1 else ''}{unread}{added}{against}")
         return code
 
     run("json" if fmt is CheckFormat.json else "text", body)

@@ -152,12 +152,14 @@ def destructive_reason(stmt: Statement) -> str | None:
     return None
 
 
-def backward_incompatible_reason(stmt: Statement, new_tables: Any = ()) -> str | None:
+def backward_incompatible_reason(stmt: Statement, new_tables: Any = (), new_columns: Any = ()) -> str | None:
     """Why code written for the schema before this statement may break after it, or None.
 
     Destructive statements, renames, SET SCHEMA, type changes, DROP DEFAULT, dropping
     anything but an index, and SET NOT NULL or a NOT NULL column without a default on a
     table that existed before (`new_tables`: created earlier in the same migration, exempt).
+    `new_columns`: (table, column) pairs added earlier in the same migration, whose changes
+    break no code written before it (what the column ends up as is the caller's to judge).
     """
     reason = destructive_reason(stmt)
     if reason:
@@ -165,12 +167,14 @@ def backward_incompatible_reason(stmt: Statement, new_tables: Any = ()) -> str |
     a = ddl.describe(stmt)
     if a.kind.startswith("DROP ") and a.kind != "DROP INDEX":
         return f"{a.kind}: code that uses it breaks"
-    for verb in a.verbs:
-        if verb in _BREAKING_VERBS:
-            return _BREAKING_VERBS[verb]
+    fresh = {c for t, c in new_columns if same_table(a.table or "", t)} if a.kind == "ALTER TABLE" else set()
+    actions = [x for x in a.actions if x.verb == "ADD COLUMN" or x.column not in fresh]
+    for action in actions:
+        if action.verb in _BREAKING_VERBS:
+            return _BREAKING_VERBS[action.verb]
     if a.kind != "ALTER TABLE" or any(same_table(a.table or "", n) for n in new_tables):
         return None
-    for action in a.actions:
+    for action in actions:
         if action.verb == "SET NOT NULL" or (action.constraint is not None and action.constraint.kind == "NOT NULL"):
             return "SET NOT NULL on an existing column: writers that leave it empty start failing"
         col = action.coldef

@@ -154,3 +154,100 @@ def test_apply_refuses_files_that_differ_from_migrations_sum(tmp_path, cli, data
     assert cli("hash", "-p", str(project)).returncode == 0
     res = cli("apply", "--yes", "--database-url", database_url, "-p", str(project))
     assert res.returncode == 0, res.stderr
+
+
+def test_a_fresh_template_reports_every_unfilled_file_at_once(tmp_path, cli) -> None:
+    """QA: the empty rollback and the TODO description showed up only one at a time, after the earlier fixes."""
+    project = str(tmp_path)
+    assert cli("new", "add_x", "--sequential", "-p", project).returncode == 0
+    res = cli("check", "-p", project)
+    assert res.returncode == 2
+    assert [line for line in res.stdout.splitlines() if ": check/" in line] == [
+        "manifests/00001_add_x.yaml:2:14: check/template warning description is still a placeholder: "
+        '"TODO: say what this change does"',
+        "migrations/00001_add_x.sql:1:1: check/sql-file error file holds no SQL statements",
+        "rollback/00001_add_x.sql:1:1: check/rollback-empty error the rollback file holds no statements",
+    ]
+    (tmp_path / "migrations" / "00001_add_x.sql").write_text("CREATE TABLE x (id int);\n")
+    (tmp_path / "rollback" / "00001_add_x.sql").write_text("DROP TABLE x;\n")
+    assert cli("hash", "-p", project).returncode == 0
+    res = cli("check", "-p", project)
+    assert res.returncode == 0 and "check/template warning" in res.stdout  # a warning: exit 0 ...
+    assert cli("check", "-p", project, "--strict").returncode == 2  # ... and an error under --strict
+    manifest = tmp_path / "manifests" / "00001_add_x.yaml"
+    manifest.write_text(manifest.read_text().replace("TODO: say what this change does", "Create x."))
+    assert cli("hash", "-p", project).returncode == 0
+    assert cli("check", "-p", project, "--strict").stdout == "no problems found\n"
+
+
+def test_every_psql_only_construct_in_a_file_and_the_rollback_at_once(tmp_path, cli) -> None:
+    p = ProjectBuilder(tmp_path / "p")
+    p.add("00001_load", "\\set owner app\nCREATE TABLE t (id int);\nALTER TABLE t OWNER TO :\"owner\";\n"
+          "COPY t FROM stdin;\n1\n2\n\\.\nCOMMENT ON TABLE t IS :'note';\n", "-- nothing yet\n")  # fmt: skip
+    res = cli("check", "-p", str(p.root))
+    assert res.returncode == 2
+    assert [line for line in res.stdout.splitlines() if ": check/" in line] == [
+        "migrations.sum:1:1: check/sum-missing warning no migrations.sum: two branches that each add a migration "
+        "will merge without a conflict",
+        "migrations/00001_load.sql:1:1: check/sql-file error psql meta-command \\set is not supported (sqlmig sends "
+        "SQL to the server, not to psql)",
+        "migrations/00001_load.sql:3:1: check/sql-file error psql variable :\"owner\" is not supported (only psql "
+        "substitutes it)",
+        "migrations/00001_load.sql:4:1: check/sql-file error COPY … FROM stdin / TO stdout is not supported (its "
+        "data stream is psql's)",
+        "migrations/00001_load.sql:8:1: check/sql-file error psql variable :'note' is not supported (only psql "
+        "substitutes it)",
+        "rollback/00001_load.sql:1:1: check/rollback-empty error the rollback file holds no statements",
+    ]
+
+
+def test_the_count_names_migrations_that_could_not_be_read(tmp_path, cli) -> None:
+    """QA: 'checked 7 migrations' for a project of 8, one with a broken manifest."""
+    project = copy_example(tmp_path)
+    manifest = project / "manifests" / "00002_create_stock.yaml"
+    manifest.write_text(manifest.read_text() + "phase: bogus\n")
+    res = cli("check", "-p", str(project))
+    assert res.returncode == 3  # migrations.sum no longer matches the manifest
+    assert res.stderr == "checked 8 migrations (1 could not be read)\n"
+    data = json.loads(cli("check", "-p", str(project), "--format", "json").stdout)
+    assert (data["migrations"], data["unreadable"]) == (8, 1)
+
+
+def test_django_add_field_with_a_default_judged_by_what_old_code_can_still_do(tmp_path, cli, db) -> None:
+    """QA: Django's ADD COLUMN … DEFAULT, then DROP DEFAULT, was an error because of the DROP DEFAULT.
+
+    The column is new, so dropping its default breaks no old reader; what matters is where the column
+    ends up. Nullable: old INSERTs still work, and check passes. NOT NULL: old INSERTs fail on the real
+    server, exactly as for ADD COLUMN … NOT NULL without a default, and check says so in those words.
+    """
+    import psycopg
+
+    for null, ok in (("NULL", True), ("NOT NULL", False)):
+        forward = (f'ALTER TABLE "users" ADD COLUMN "status" integer DEFAULT 1 {null};\n'
+                   'ALTER TABLE "users" ALTER COLUMN "status" DROP DEFAULT;\n')  # fmt: skip
+        db.execute("DROP TABLE IF EXISTS users; CREATE TABLE users (id int PRIMARY KEY, name text)")
+        db.execute("INSERT INTO users VALUES (1, 'before')")
+        db.execute(forward)
+        old_insert = "INSERT INTO users (id, name) VALUES (2, 'old code')"
+        if ok:
+            db.execute(old_insert)
+        else:
+            try:
+                db.execute(old_insert)
+                raise AssertionError("the old INSERT should fail")
+            except psycopg.errors.NotNullViolation:
+                pass
+        p = ProjectBuilder(tmp_path / null.replace(" ", "_"))
+        p.add("00001_add_status", forward, 'ALTER TABLE "users" DROP COLUMN "status";\n')
+        assert cli("hash", "-p", str(p.root)).returncode == 0
+        res = cli("check", "-p", str(p.root))
+        if ok:
+            assert (res.returncode, res.stdout) == (0, "no problems found\n"), res.stdout
+        else:
+            assert res.returncode == 2
+            assert res.stdout.splitlines()[0] == (
+                "migrations/00001_add_status.sql:2:1: check/phase-expand error phase: expand, but DROP DEFAULT leaves "
+                "users.status, which this migration adds, NOT NULL without a default: INSERTs by code that does not "
+                "know the column yet start failing"
+            )
+            assert "DROP DEFAULT: writers that relied on the default" not in res.stdout

@@ -58,7 +58,13 @@ def test_working_tree_edits_count_without_a_commit(repo: Repo, cli) -> None:
     res = check(cli, repo, "--base", "HEAD")
     assert res.returncode == 3
     assert "rollback/00002_add_unit.sql:1:1: check/edited error edited, but" in res.stdout
-    assert "rollback/00002_add_unit.sql:1:1: check/sum error differs from its checksum" in res.stdout
+    assert res.stdout.splitlines()[2:4] == [
+        "rollback/00002_add_unit.sql:1:1: check/sum error differs from its checksum in migrations.sum (line 10 of "
+        "migrations.sum): this migration is on HEAD, so it was edited after it shipped",
+        "    hint: do not re-hash it: restore it (git checkout HEAD -- rollback/00002_add_unit.sql) and make the "
+        "change in a new migration (`sqlmig new`)",
+    ]
+    assert "sqlmig hash" not in res.stdout
 
 
 def test_new_version_older_than_the_base_newest_is_out_of_order(repo: Repo, cli) -> None:
@@ -186,3 +192,59 @@ def test_unknown_base_ref_and_no_repository_are_exit_2(repo: Repo, cli, tmp_path
     res = cli("check", "--project", str(outside), "--base", "main")
     assert res.returncode == 2
     assert "--base needs a git repository" in res.stderr
+
+
+def test_same_version_added_on_both_sides_is_a_collision_not_a_rename(repo: Repo, cli) -> None:
+    """QA: feat adds 00003_add_x; after the fork main adds 00003_add_y and 00004_add_z. Nothing was renamed."""
+    repo.git("checkout", "-q", "-b", "feat")
+    repo.commit_column("00003_add_x", "x", "add x")
+    repo.git("checkout", "-q", "main")
+    repo.commit_column("00003_add_y", "y", "add y")
+    repo.commit_column("00004_add_z", "z", "add z")
+    repo.git("checkout", "-q", "feat")
+    res = check(cli, repo, "--base", "main")
+    assert res.returncode == 3, res.stdout
+    assert "check/renamed" not in res.stdout and "git mv" not in res.stdout
+    assert res.stdout.splitlines()[:2] == [
+        "migrations/00003_add_x.sql:1:1: check/version-collision error version 00003 was also added on main "
+        "(00003_add_y) since this branch forked: merged, two migrations would share it",
+        "    hint: git merge main, then `sqlmig new --renumber 00003_add_x` to move this branch's migration after "
+        "main's newest",
+    ]
+    for stem in ("00003_add_y", "00004_add_z"):
+        assert f"migrations/{stem}.sql:1:1: check/behind-base info on main but not on this branch yet" in res.stdout
+    assert "check/out-of-order" not in res.stdout  # the collision says it all
+    assert "checked 3 migrations, 1 new against main (" in res.stderr
+    # The fix the hint gives works: merge (migrations.sum conflicts), hash, renumber, and check passes.
+    assert repo.git("merge", "main", check=False).returncode != 0
+    assert cli("hash", "--project", str(repo.project)).returncode == 0
+    merged = check(cli, repo, "--base", "main")
+    assert merged.returncode == 3 and "check/version-collision error version 00003 is also 00003_add_y on main" in (
+        merged.stdout
+    ), merged.stdout
+    moved = cli("new", "--renumber", "00003_add_x", "--project", str(repo.project))
+    assert moved.stdout.splitlines()[0] == "migrations/00003_add_x.sql -> migrations/00005_add_x.sql", moved.stderr
+    repo.commit("merge main; renumber add_x")
+    res = check(cli, repo, "--base", "main")
+    assert (res.returncode, res.stdout) == (0, "no problems found\n"), res.stdout
+    assert "checked 5 migrations, 1 new against main (" in res.stderr
+
+
+def test_a_rename_is_a_base_migration_that_was_there_at_the_fork(repo: Repo, cli) -> None:
+    """Renamed on this branch while main moved on: still a rename (00002 was on main when the branch forked)."""
+    repo.git("checkout", "-q", "-b", "feat")
+    for folder, ext in (("migrations", "sql"), ("rollback", "sql"), ("manifests", "yaml")):
+        repo.git("mv", f"{folder}/00002_add_unit.{ext}", f"{folder}/00002_add_units.{ext}")
+    repo.hash()
+    repo.commit("rename")
+    repo.git("checkout", "-q", "main")
+    repo.commit_column("00003_add_y", "y", "add y")
+    repo.git("checkout", "-q", "feat")
+    res = check(cli, repo, "--base", "main", "--format", "json")
+    assert res.returncode == 3
+    data = json.loads(res.stdout)
+    assert [(f["rule"], f["path"]) for f in data["findings"]] == [
+        ("check/renamed", "migrations/00002_add_units.sql"),
+        ("check/behind-base", "migrations/00003_add_y.sql"),
+    ]
+    assert data["new"] == []
