@@ -77,10 +77,19 @@ def parse_statement(text: str) -> Any | None:
     return tree
 
 
+_LINE_STARTS: list[Any] = [None, [0]]  # (text, offsets where its lines start) of the last text asked about
+
+
 def _line_col(text: str, offset: int) -> tuple[int, int]:
-    line = text.count("\n", 0, offset) + 1
-    col = offset - (text.rfind("\n", 0, offset) + 1) + 1
-    return line, col
+    """1-based (line, column) of an offset. The line starts are indexed once per text: counting newlines
+    from the top for every statement made splitting a 20,000-statement file quadratic (18 of 26 s)."""
+    import bisect
+
+    if _LINE_STARTS[0] is not text:
+        _LINE_STARTS[:] = [text, [0, *(m.end() for m in re.finditer("\n", text))]]
+    starts = _LINE_STARTS[1]
+    line = bisect.bisect_right(starts, offset)
+    return line, offset - starts[line - 1] + 1
 
 
 def _comments_between(text: str) -> tuple[str, ...]:

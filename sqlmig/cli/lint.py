@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from sqlmig.cli.base import ProjectDir, app, out, run
-from sqlmig.errors import EXIT_FAILED, EXIT_INVALID, UsageError
+from sqlmig.errors import EXIT_FAILED, EXIT_INVALID, SqlmigError, UsageError
 
 if TYPE_CHECKING:
     from sqlmig.lint.files import LintReport
@@ -62,18 +62,25 @@ def lint(
         from sqlmig.config import load_settings
         from sqlmig.lint.files import lint_paths
 
-        settings = load_settings(project, target_pg_version=target_pg)
-        report = lint_paths(list(paths or []), settings, verbose=verbose)
-        _print(report, fmt.value, verbose)
-        if report.invalid:
-            return EXIT_INVALID
+        try:
+            settings = load_settings(project, target_pg_version=target_pg)
+            report = lint_paths(list(paths or []), settings, verbose=verbose)
+        except SqlmigError as exc:
+            if fmt == LintFormat.sarif:  # a valid document even now: code-scanning uploads fail on an empty file
+                from sqlmig.lint.sarif import format_sarif_failure
+
+                out(format_sarif_failure(exc))
+            raise
         failing = {"error", "warning"} if strict else {"error"}
-        return EXIT_FAILED if any(f.severity in failing for f in report.findings) else 0
+        code = EXIT_FAILED if any(f.severity in failing for f in report.findings) else 0
+        code = EXIT_INVALID if report.invalid else code
+        _print(report, fmt.value, verbose, code)
+        return code
 
     run("json" if fmt == LintFormat.json else "text", body)
 
 
-def _print(report: LintReport, fmt: str, verbose: bool) -> None:
+def _print(report: LintReport, fmt: str, verbose: bool, code: int) -> None:
     from sqlmig import findings as fm
 
     shown = report.findings
@@ -86,7 +93,7 @@ def _print(report: LintReport, fmt: str, verbose: bool) -> None:
     elif fmt == "sarif":
         from sqlmig.lint.sarif import format_sarif
 
-        out(format_sarif(shown))
+        out(format_sarif(shown, exit_code=code))
     elif fmt == "github":
         out(fm.format_github(shown))
     else:

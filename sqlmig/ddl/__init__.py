@@ -6,8 +6,9 @@ INDEX, ALTER TYPE … ADD VALUE, policies, REINDEX, VACUUM, LOCK). A linter must
 blind exactly there, so this reader follows PostgreSQL's grammar just far enough to name
 things. What PostgreSQL *does* with a statement is sqlmig.postgres's business, not this one's.
 
-Names are normalised like PostgreSQL does: unquoted identifiers are lower-cased, quoted
-ones kept as written; a qualified name is joined with dots (`public.users`).
+Names are normalised like PostgreSQL does: unquoted identifiers (non-ASCII letters allowed) have their
+ASCII letters lower-cased, quoted ones are kept as written; a qualified name is joined with dots
+(`public.users`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlmig.ddl.cursor import Cursor, expand, has_pair, words_of
+from sqlmig.ddl.cursor import Cursor, expand, fold, has_pair, words_of
 
 if TYPE_CHECKING:
     from sqlmig.sql import Statement
@@ -204,6 +205,7 @@ __all__ = [
     "ColumnDef",
     "Constraint",
     "describe",
+    "fold",
     "has_pair",
     "position",
     "recognized",

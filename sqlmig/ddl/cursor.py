@@ -12,7 +12,19 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-_WORD = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+# PostgreSQL's scanner (scan.l): ident_start [A-Za-z\200-\377_], ident_cont adds digits and `$`. Every
+# byte of a non-ASCII character is >= 0x80, so any non-ASCII character may start or continue a name.
+_WORD = re.compile(r"^[A-Za-z_\u0080-\U0010ffff][A-Za-z0-9_$\u0080-\U0010ffff]*$")
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def fold(text: str) -> str:
+    """An unquoted identifier as PostgreSQL stores it: ASCII letters lower-cased, every other character kept
+    (in a UTF-8 database PostgreSQL folds only ASCII: unquoted `CAFÉ` is `cafÉ`)."""
+    return text.translate(_ASCII_LOWER)
+
+
 _OPEN = {"L_PAREN", "L_BRACKET"}
 _CLOSE = {"R_PAREN", "R_BRACKET"}
 
@@ -29,7 +41,7 @@ def word_of(tok: Any) -> str | None:
     """The upper-cased keyword a token could be, or None (strings, quoted identifiers, punctuation)."""
     if _type(tok) == "IDENTIFIER" or is_string(tok):
         return None
-    return tok.text.upper() if _WORD.match(tok.text) else None
+    return tok.text.translate(_ASCII_UPPER) if _WORD.match(tok.text) else None
 
 
 def words_of(tokens: Any) -> list[str]:
@@ -45,7 +57,7 @@ def name_of(tok: Any) -> str | None:
     """One identifier, normalised as PostgreSQL does (unquoted: lower-case)."""
     if _type(tok) == "IDENTIFIER":
         return tok.text
-    return tok.text.lower() if word_of(tok) else None
+    return fold(tok.text) if word_of(tok) else None
 
 
 _COMMANDS = {"COMMAND", "LOCK", "EXECUTE", "FETCH", "SHOW", "RENAME"}

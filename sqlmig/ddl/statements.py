@@ -121,7 +121,10 @@ def _create(c: Cursor) -> Anatomy:
         if c.eat("IF", "NOT", "EXISTS"):
             flags.add("IF NOT EXISTS")
         name = c.name()
-        table = c.name() if obj == "RULE" and c.skip_to("ON") else None
+        table = None
+        if obj == "RULE" and c.skip_to("ON"):  # CREATE RULE r AS ON SELECT|INSERT|UPDATE|DELETE TO table
+            c.word()
+            table = c.name() if c.eat("TO") else None
         return Anatomy(
             kind=f"CREATE {obj}", object=name, objects=(name,) if name else (), table=table, flags=frozenset(flags)
         )

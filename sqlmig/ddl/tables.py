@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlmig.ddl import Action, Anatomy, ColumnDef, Constraint
-from sqlmig.ddl.cursor import Cursor, has_pair, render, split_depth0, word_of
+from sqlmig.ddl.cursor import Cursor, fold, has_pair, render, split_depth0, word_of
 
 _CONSTRAINT_START = {"CONSTRAINT", "CHECK", "UNIQUE", "PRIMARY", "FOREIGN", "EXCLUDE"}
 _COLUMN_STOP = {
@@ -86,7 +86,7 @@ def expression_functions(tokens: list[Any]) -> tuple[str, ...]:
         prev = tokens[j - 1] if j else None
         if prev is not None and (prev.token_type.name == "DCOLON" or word_of(prev) == "AS"):
             continue  # a type with modifiers: ::numeric(10,2), CAST(x AS varchar(5))
-        out.append(tok.text.lower())
+        out.append(fold(tok.text))
     return tuple(out)
 
 

@@ -59,7 +59,7 @@ def lint_sql(
     after = model.fork()
     for stmt in fwd:
         after.apply(ddl.describe(stmt))
-    pair = MigrationPair(fwd, statements, manifest, "<forward>", path, model)
+    pair = MigrationPair(fwd, statements, manifest, "<forward>", path, model, text)
     ctx = FileContext(path, statements, settings, "rollback", manifest, after.fork(), forward=fwd, pair=pair)
     return run_file(ctx, text, config, verbose=verbose, inverse=frozenset(undoing_statements(fwd, statements)))
 

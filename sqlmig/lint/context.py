@@ -1,8 +1,16 @@
 """What a rule may know while it looks at one statement: the file, the migration's manifest, the target
-PostgreSQL version, the schema before the statement, and what earlier statements of the file did."""
+PostgreSQL version, the schema before the statement, and what earlier statements of the file did.
+
+Everything a rule asks about other statements of the file is indexed once per file (`occurrences`,
+built on first use) or kept up to date as the engine walks the statements (`observe`: objects
+created, session settings, enum values added and strong locks taken in the current transaction),
+so a rule never loops over the file for each statement and linting stays linear in its length.
+"""
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +32,70 @@ _CREATES = {
 }
 
 
+def _bare(name: str) -> str:
+    return name.rsplit(".", 1)[-1]
+
+
+def _occurrence_keys(a: ddl.Anatomy) -> Iterator[tuple[tuple, str | None]]:
+    """(key, name) pairs under which a statement is found by the rules that look past it (see Occurrences)."""
+    if a.kind.startswith("CREATE ") and "OR REPLACE" not in a.flags:
+        yield (a.kind,), a.object
+    if a.kind == "DROP INDEX":
+        for name in a.objects:
+            yield ("DROP INDEX",), name
+    if a.kind == "CREATE INDEX":
+        for k in range(1, len(a.targets) + 1):
+            yield ("INDEX LEADS", frozenset(a.targets[:k])), a.table
+    if a.kind == "UPDATE":
+        for column in a.targets:
+            yield ("UPDATE", column), a.table
+    if a.kind == "ALTER TABLE":
+        for act in a.actions:
+            if act.verb == "ADD CONSTRAINT" and act.name:
+                yield ("ADD CONSTRAINT",), act.name
+        if not set(a.verbs) & SINGLE_ALTER_VERBS:
+            yield ("ALTER TABLE combinable",), a.table
+
+
+SINGLE_ALTER_VERBS = frozenset(
+    {"RENAME COLUMN", "RENAME TO", "RENAME CONSTRAINT", "SET SCHEMA", "ATTACH PARTITION", "DETACH PARTITION"}
+)  # ALTER TABLE actions that cannot share a statement with others
+
+
+class Occurrences:
+    """Where statements of a file occur under a key and a name, built once: `first(key, name, before=i)`
+    answers "is there an earlier statement that …" in O(log n). Names match like ddl.same_name."""
+
+    def __init__(self, statements: list[Statement]) -> None:
+        self._at: dict[tuple, dict[str, list[int]]] = {}
+        for i, stmt in enumerate(statements):
+            for key, name in _occurrence_keys(ddl.describe(stmt)):
+                if name:
+                    self._at.setdefault((*key, _bare(name)), {}).setdefault(name, []).append(i)
+
+    def first(self, key: tuple, name: str | None, *, before: int | None = None, after: int = -1) -> int | None:
+        """Index of the first statement after `after` (and before `before`) found under `key` for `name`."""
+        if not name:
+            return None
+        best = None
+        for full, positions in self._at.get((*key, _bare(name)), {}).items():
+            if not ddl.same_name(full, name):
+                continue
+            j = bisect_right(positions, after)
+            if j < len(positions) and (before is None or positions[j] < before):
+                best = positions[j] if best is None else min(best, positions[j])
+        return best
+
+
+@dataclass(frozen=True)
+class HeldLock:
+    """A strong lock taken by an earlier statement of the current transaction (held until it ends)."""
+
+    order: tuple[int, int]  # (statement index, effect index): earlier first
+    stmt: Statement
+    effect: postgres.LockEffect
+
+
 @dataclass(frozen=True)
 class MigrationPair:
     """A migration's two SQL files, for the reversibility proof (SM501)."""
@@ -34,6 +106,7 @@ class MigrationPair:
     up_path: str
     down_path: str
     model: SchemaModel  # the schema before the forward file
+    rollback_text: str | None = None  # for `-- sqlmig:restore-captured`, a comment the statements leave out
 
 
 @dataclass
@@ -50,7 +123,9 @@ class FileContext:
     session: dict[str, tuple[str, int]] = field(default_factory=dict)  # SET parameter -> (value, line)
     explicit_tx: bool = False  # between BEGIN and COMMIT written in the file
     pair: MigrationPair | None = None  # set on the one file of a migration whose SM501 proves reversibility
+    text: str = ""  # the file's text, comments included (set by the engine)
     suppressions: list = field(default_factory=list)  # sqlmig.lint.suppress.Suppression, set by the engine
+    suppression_index: dict = field(default_factory=dict)  # sqlmig.lint.suppress.index(suppressions)
     verbose: bool = False
     enabled: frozenset[str] | None = None  # rule ids that run (set by the engine)
     skipped_tree: list = field(default_factory=list)  # (statement, rule id) skipped for want of a parse tree
@@ -58,6 +133,12 @@ class FileContext:
     _has_begin: bool | None = None
     _new_bare: dict[str, list[str]] = field(default_factory=dict)  # bare name -> names in `new`
     _effects: dict[int, list] = field(default_factory=dict)
+    _occurrences: Occurrences | None = None
+    _positions: dict[int, int] | None = None
+    # the current transaction, kept by observe(): enum label -> [(type, line)] added, and the first strong
+    # lock of each mode per table (bare name, in the order the tables were first locked)
+    tx_labels: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    tx_locks: dict[str, dict[str, HeldLock]] = field(default_factory=dict)
 
     # ---------------------------------------------------------------- facts
     @property
@@ -73,12 +154,33 @@ class FileContext:
         return ddl.describe(self.statements[self.index])
 
     @property
-    def earlier(self) -> list[Statement]:
-        return self.statements[: self.index]
+    def occurrences(self) -> Occurrences:
+        if self._occurrences is None:
+            self._occurrences = Occurrences(self.statements)
+        return self._occurrences
 
-    @property
-    def later(self) -> list[Statement]:
-        return self.statements[self.index + 1 :]
+    def earlier(self, key: tuple, name: str | None) -> Statement | None:
+        """The first statement before the one being linted found under `key` for `name` (see Occurrences)."""
+        i = self.occurrences.first(key, name, before=self.index)
+        return None if i is None else self.statements[i]
+
+    def later(self, key: tuple, name: str | None) -> Statement | None:
+        """The first statement after the one being linted found under `key` for `name`."""
+        i = self.occurrences.first(key, name, after=self.index)
+        return None if i is None else self.statements[i]
+
+    def position(self, stmt: Statement) -> int | None:
+        """The index of a statement of this file (None for a statement of another file)."""
+        if self._positions is None:
+            self._positions = {id(s): i for i, s in enumerate(self.statements)}
+        return self._positions.get(id(stmt))
+
+    def held_locks(self, table: str | None) -> list[HeldLock]:
+        """Strong locks on `table` held from earlier statements of the current transaction, earliest first."""
+        if not table:
+            return []
+        found = [h for h in self.tx_locks.get(_bare(table), {}).values() if ddl.same_name(h.effect.table, table)]
+        return sorted(found, key=lambda h: h.order)
 
     @property
     def runner_wraps(self) -> bool:
@@ -138,6 +240,8 @@ class FileContext:
 
     # ---------------------------------------------------------------- after each statement
     def observe(self, stmt: Statement, a: ddl.Anatomy) -> None:
+        if self.transactional:
+            self._remember_in_transaction(stmt, a)
         self.model.apply(a)
         if a.kind in _CREATES and a.object and "OR REPLACE" not in a.flags:
             self.add_new(a.object)
@@ -147,6 +251,8 @@ class FileContext:
         boundary = postgres.transaction_boundary(stmt)
         if boundary:
             self.explicit_tx = boundary == "begin"
+        if boundary or (postgres.is_transaction_control(stmt) and ddl.has_pair(ddl.words(stmt), "AND", "CHAIN")):
+            self.tx_labels, self.tx_locks = {}, {}  # a new transaction: earlier locks released, values committed
         if a.kind == "SET" and a.object:
             self.session[a.object] = (a.detail.strip("'\" ") if a.detail else "", stmt.line)
         elif a.kind == "RESET" and a.object:
@@ -155,6 +261,19 @@ class FileContext:
             strings = [t.text for t in stmt.tokens if t.token_type.name == "STRING"]
             if len(strings) >= 2:
                 self.session[strings[0].lower()] = (strings[1], stmt.line)
+
+    def _remember_in_transaction(self, stmt: Statement, a: ddl.Anatomy) -> None:
+        if a.kind == "ALTER TYPE" and "ADD VALUE" in a.verbs and a.object:
+            for label in a.targets:
+                self.tx_labels.setdefault(label, []).append((a.object, stmt.line))
+        gone = a.objects if a.kind.startswith("DROP") else ()
+        for j, e in enumerate(self.effects(stmt)):
+            if e.mode not in postgres.STRONG_LOCKS or any(ddl.same_name(e.table, g) for g in gone):
+                continue  # a dropped relation is nobody's to wait for
+            modes = self.tx_locks.setdefault(_bare(e.table), {})
+            key = f"{e.table}|{e.mode}"
+            if key not in modes:
+                modes[key] = HeldLock((self.index, j), stmt, e)
 
 
 def _nonzero(value: str) -> bool:

@@ -82,7 +82,9 @@ def run_file(
     """Every finding for one file. `inverse`: indexes of rollback statements that undo a forward statement."""
     rules = [r for r in all_rules() if r.id in config.enabled]
     stmt_rules = [r for r in rules if r.scope == "statement"]
+    ctx.text = text
     ctx.suppressions = suppress.parse(text, [(s.line, i) for i, s in enumerate(ctx.statements)])
+    ctx.suppression_index = suppress.index(ctx.suppressions)
     ctx.enabled = config.enabled
     ctx.verbose = verbose
     ctx.skipped_tree = []
@@ -127,11 +129,11 @@ def _collect(r: Rule, ctx: FileContext, stmt: Statement | None, run, config: Lin
     out = []
     for hit in hits:
         target = hit.stmt or (stmt if hit.line is None else None)
-        index = ctx.statements.index(target) if target is not None and target in ctx.statements else None
+        index = ctx.position(target) if target is not None else None
         if hit.path is not None:
             index = None  # a finding in another file: only a disable-file here silences it
         if r.id != "SM506":
-            used = suppress.covers(ctx.suppressions, r.id, index)
+            used = suppress.covers(ctx.suppression_index, r.id, index)
             if used is not None:
                 used.used.add(r.id)
                 continue

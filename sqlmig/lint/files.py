@@ -10,6 +10,7 @@ without manifest context and one info finding says so.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,7 +137,8 @@ def _read(path: Path, report: LintReport) -> tuple[SqlFile, list[Statement]] | N
         return sql, sql.statements
     except (OSError, ProjectError) as exc:
         where = getattr(exc, "where", None) or sql.display
-        line = int(where.rsplit(":", 1)[1]) if ":" in where and where.rsplit(":", 1)[1].isdigit() else 1
+        at = re.search(r":(\d+)(?::(\d+))?$", where)  # path:line or path:line:column
+        line, column = (int(at[1]), int(at[2] or 1)) if at else (1, 1)
         message = getattr(exc, "message", None) or str(exc)
         report.findings.append(
             Finding(
@@ -146,6 +148,7 @@ def _read(path: Path, report: LintReport) -> tuple[SqlFile, list[Statement]] | N
                 line,
                 f"cannot lint this file: {message}",
                 getattr(exc, "hint", None),
+                column,
             )
         )
         report.invalid = True
@@ -196,7 +199,13 @@ def _lint_project_files(
         up_display = forward[0].display if forward else display(m.up)
         down_display = down[0].display if down else display(root / "rollback" / f"{m.stem}.sql")
         pair = MigrationPair(
-            forward[1] if forward else [], down[1] if down else None, manifest, up_display, down_display, model
+            forward[1] if forward else [],
+            down[1] if down else None,
+            manifest,
+            up_display,
+            down_display,
+            model,
+            down[0].text if down else None,
         )
         after = model.fork()
         if up_in and forward:

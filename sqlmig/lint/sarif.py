@@ -3,6 +3,10 @@
 One run; the driver lists every rule that has a finding, with its summary and its `--explain`
 text as help; each result points at a file relative to the repository root (uriBaseId
 %SRCROOT%), with 1-based line and column. Severities map to SARIF levels: error, warning, note.
+The run's invocation says whether lint could do its job: `executionSuccessful` is false for invalid
+input (exit 2), with the reason in `toolExecutionNotifications`, and a run that could not start
+(a missing path, a bad configuration) still writes a valid document, so an upload step never
+receives an empty file.
 """
 
 from __future__ import annotations
@@ -42,7 +46,8 @@ def _descriptor(rule_id: str) -> dict:
     }
 
 
-def to_sarif(findings: list[Finding]) -> dict:
+def to_sarif(findings: list[Finding], *, exit_code: int = 0, failures: tuple[str, ...] = ()) -> dict:
+    """The SARIF document. `exit_code`: the command's; `failures`: why lint could not run or read its input."""
     ordered = sort_findings(findings)
     ids = sorted({f.rule for f in ordered})
     index = {rule_id: i for i, rule_id in enumerate(ids)}
@@ -79,6 +84,7 @@ def to_sarif(findings: list[Finding]) -> dict:
                         "rules": [_descriptor(i) for i in ids],
                     }
                 },
+                "invocations": [_invocation(exit_code, failures or _unreadable(ordered))],
                 "columnKind": "unicodeCodePoints",
                 "results": results,
             }
@@ -86,5 +92,25 @@ def to_sarif(findings: list[Finding]) -> dict:
     }
 
 
-def format_sarif(findings: list[Finding]) -> str:
-    return json.dumps(to_sarif(findings), indent=2)
+def _unreadable(findings: list[Finding]) -> tuple[str, ...]:
+    """The files lint could not read (findings lint/syntax), as notifications of the invocation."""
+    return tuple(f"{f.path}:{f.line}: {f.message}" for f in findings if f.rule == "lint/syntax")
+
+
+def _invocation(exit_code: int, failures: tuple[str, ...]) -> dict:
+    from sqlmig.errors import EXIT_FAILED
+
+    out: dict = {"executionSuccessful": exit_code in (0, EXIT_FAILED), "exitCode": exit_code}
+    if failures:
+        out["toolExecutionNotifications"] = [{"level": "error", "message": {"text": text}} for text in failures]
+    return out
+
+
+def format_sarif(findings: list[Finding], *, exit_code: int = 0, failures: tuple[str, ...] = ()) -> str:
+    return json.dumps(to_sarif(findings, exit_code=exit_code, failures=failures), indent=2)
+
+
+def format_sarif_failure(exc: Exception) -> str:
+    """A SARIF document for a run that could not lint at all (a SqlmigError: missing path, bad configuration)."""
+    text = exc.render() if hasattr(exc, "render") else str(exc)
+    return format_sarif([], exit_code=int(getattr(exc, "exit_code", 2)), failures=(text.removeprefix("error: "),))

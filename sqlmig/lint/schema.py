@@ -5,6 +5,11 @@ partitioned table, a foreign key's target) so rules can tell the safe multi-step
 from the dangerous single statements, without a database. Values are immutable and every
 map is a ChainMap, so `fork()` is cheap: a rollback is linted on a fork of the schema after
 its forward migration, and what it does never leaks into the next migration.
+
+Dropping an object drops what PostgreSQL drops with it: DROP TABLE (or VIEW) its indexes and
+triggers (its constraints live in the table), and with CASCADE the views built on it and the
+foreign keys that reference it; DROP FUNCTION … CASCADE the triggers that call it. `deps` indexes
+those dependents by the bare name of what they depend on, so each drop finds them without a scan.
 """
 
 from __future__ import annotations
@@ -47,6 +52,10 @@ def _key(name: str | None) -> str:
     return (name or "").removeprefix("public.")
 
 
+def _bare(name: str) -> str:
+    return name.rsplit(".", 1)[-1]
+
+
 class SchemaModel(Facts):
     def __init__(self, parent: SchemaModel | None = None) -> None:
         def chain(attr: str) -> ChainMap:
@@ -59,8 +68,12 @@ class SchemaModel(Facts):
         self.views: ChainMap[str, tuple[str, ...]] = chain("views")  # name -> relations it reads
         self.triggers: ChainMap[str, tuple[str, str]] = chain("triggers")  # "table.trigger" -> (table, function)
         self.functions: ChainMap[str, bool] = chain("functions")
+        # "<relation>:<bare name>" -> (map, key) of each object that may depend on it: "on:users" its indexes
+        # and triggers, "read:users" views reading it, "ref:users" tables referencing it, "fn:f" triggers
+        # calling f. Candidates only: each is checked against the maps when used.
+        self.deps: ChainMap[str, tuple[tuple[str, str], ...]] = chain("deps")
 
-    _MAPS = ("tables", "indexes", "domains", "enums", "views", "triggers", "functions")
+    _MAPS = ("tables", "indexes", "domains", "enums", "views", "triggers", "functions", "deps")
 
     def fork(self) -> SchemaModel:
         """A child model: reads fall through to this one, writes stay in the child (see absorb)."""
@@ -127,12 +140,70 @@ class SchemaModel(Facts):
                 return True
         return False
 
+    def views_reading(self, relation: str) -> list[str]:
+        """Views (and materialized views) that read `relation`, as the model stands."""
+        return [
+            k
+            for attr, k in self._candidates("read", relation)
+            if any(same_name(r, relation) for r in self.views.get(k) or ())
+        ]
+
+    def tables_referencing(self, table: str) -> list[str]:
+        """Tables other than `table` whose foreign keys point at it."""
+        out = []
+        for _, k in self._candidates("ref", table):
+            t = self.tables.get(k)
+            if t is not None and not same_name(k, _key(table)) and any(same_name(x, table) for _, x, _ in t.fks):
+                out.append(k)
+        return out
+
+    def triggers_using(self, function: str) -> list[tuple[str, str]]:
+        """(trigger key "table.name", table) of the triggers that call `function`."""
+        found = []
+        for _, k in self._candidates("fn", function):
+            trig = self.triggers.get(k)
+            if trig is not None and same_name(trig[1], function):
+                found.append((k, trig[0]))
+        return found
+
     # ---------------------------------------------------------------- replay
-    def apply(self, a: Anatomy) -> None:
-        """Update the model with what one statement does (best effort; unknown statements change nothing)."""
+    def apply(self, a: Anatomy) -> list[tuple[str, str]]:
+        """Update the model with what one statement does (best effort; unknown statements change nothing).
+
+        Returns what the statement dropped besides the objects it names, as (map, key): a table's indexes
+        and triggers, the dependents of a CASCADE."""
         handler = _HANDLERS.get(a.kind)
-        if handler:
-            handler(self, a)
+        return (handler(self, a) or []) if handler else []
+
+    def _depends(self, relation: str, name: str | None, attr: str, key: str) -> None:
+        if name:
+            slot = f"{relation}:{_bare(name)}"
+            here = self.deps.get(slot) or ()
+            if (attr, key) not in here:
+                self.deps[slot] = (*here, (attr, key))
+
+    def _candidates(self, relation: str, name: str | None) -> tuple[tuple[str, str], ...]:
+        return (self.deps.get(f"{relation}:{_bare(name)}") or ()) if name else ()
+
+    def _drop_relation(self, kind: str, name: str, cascade: bool) -> list[tuple[str, str]]:
+        """Drop a table or view (`kind`: its map) with what PostgreSQL drops along: its indexes and triggers;
+        with CASCADE the views that read it (and theirs) and the foreign keys pointing at it."""
+        gone: list[tuple[str, str]] = []
+        self._drop(getattr(self, kind), name)
+        for attr, k in self._candidates("on", name):
+            owner = self.indexes[k].table if attr == "indexes" and self.indexes.get(k) else None
+            if attr == "triggers" and self.triggers.get(k):
+                owner = self.triggers[k][0]
+            if owner and same_name(owner, name):
+                self._drop(getattr(self, attr), k)
+                gone.append((attr, k))
+        if cascade:
+            for view in self.views_reading(name):
+                gone += [("views", view), *self._drop_relation("views", view, cascade)]
+            for k in self.tables_referencing(name):
+                t = self.tables[k]
+                self.tables[k] = replace(t, fks=tuple(f for f in t.fks if not same_name(f[1], name)))
+        return gone
 
     def _set_table(self, name: str | None, table: Table) -> None:
         if name:
@@ -165,13 +236,19 @@ def _add_constraint(m: SchemaModel, table: str, t: Table, k: Constraint) -> Tabl
         return replace(t, checks=(*t.checks, Check(name, expr or "", not k.not_valid and not k.not_enforced)))
     if k.kind == "FOREIGN KEY" and k.references:
         name = k.name or _default_name(table, k.columns, "fkey")
+        m._depends("ref", k.references, "tables", _key(table))
         return replace(t, fks=(*t.fks, (name, k.references, k.columns)))
     if k.kind in ("UNIQUE", "PRIMARY KEY"):
         name = k.using_index or k.name or _default_name(table, k.columns, "pkey" if k.kind == "PRIMARY KEY" else "key")
         old = m.indexes.get(_key(name))
         cols = old.columns if (old and not k.columns) else k.columns
-        m.indexes[_key(name)] = Index(table, cols, True)
+        _set_index(m, name, Index(table, cols, True))
     return t
+
+
+def _set_index(m: SchemaModel, name: str, index: Index) -> None:
+    m.indexes[_key(name)] = index
+    m._depends("on", index.table, "indexes", _key(name))
 
 
 def _add_column(m: SchemaModel, table: str, t: Table, col: ColumnDef) -> Table:
@@ -182,11 +259,10 @@ def _add_column(m: SchemaModel, table: str, t: Table, col: ColumnDef) -> Table:
         t = replace(t, checks=(*t.checks, Check(f"{col.name} not null", f"{col.name} IS NOT NULL", True)))
     if col.references:
         t = replace(t, fks=(*t.fks, (_default_name(table, (col.name,), "fkey"), col.references, (col.name,))))
+        m._depends("ref", col.references, "tables", _key(table))
     if col.primary_key or col.unique:
-        suffix = "pkey" if col.primary_key else "key"
-        m.indexes[_key(_default_name(table, () if col.primary_key else (col.name,), suffix))] = Index(
-            table, (col.name,), True
-        )
+        name = _default_name(table, () if col.primary_key else (col.name,), "pkey" if col.primary_key else "key")
+        _set_index(m, name, Index(table, (col.name,), True))
     return t
 
 
@@ -240,15 +316,35 @@ def _alter_table(m: SchemaModel, a: Anatomy) -> None:
 def _create_index(m: SchemaModel, a: Anatomy) -> None:
     if a.table:
         name = a.object or _default_name(a.table, a.targets[:1], "idx")
-        m.indexes[_key(name)] = Index(a.table, tuple(a.targets), "UNIQUE" in a.flags)
+        _set_index(m, name, Index(a.table, tuple(a.targets), "UNIQUE" in a.flags))
 
 
 def _drops(attr: str):
-    def drop(m: SchemaModel, a: Anatomy) -> None:
+    def drop(m: SchemaModel, a: Anatomy) -> list[tuple[str, str]]:
         for name in a.objects:
             m._drop(getattr(m, attr), name)
+        return []
 
     return drop
+
+
+def _drop_relations(m: SchemaModel, a: Anatomy) -> list[tuple[str, str]]:
+    """DROP TABLE / VIEW / MATERIALIZED VIEW, with what goes along (see SchemaModel._drop_relation)."""
+    gone: list[tuple[str, str]] = []
+    for name in a.objects:
+        gone += m._drop_relation("tables" if a.kind == "DROP TABLE" else "views", name, "CASCADE" in a.flags)
+    return gone
+
+
+def _drop_functions(m: SchemaModel, a: Anatomy) -> list[tuple[str, str]]:
+    gone: list[tuple[str, str]] = []
+    for name in a.objects:
+        m._drop(m.functions, name)
+        if "CASCADE" in a.flags:
+            for k, _ in m.triggers_using(name):
+                m._drop(m.triggers, k)
+                gone.append(("triggers", k))
+    return gone
 
 
 def _create_domain(m: SchemaModel, a: Anatomy) -> None:
@@ -275,11 +371,16 @@ def _alter_type(m: SchemaModel, a: Anatomy) -> None:
 def _create_view(m: SchemaModel, a: Anatomy) -> None:
     if a.object:
         m.views[_key(a.object)] = a.reads
+        for relation in a.reads:
+            m._depends("read", relation, "views", _key(a.object))
 
 
 def _create_trigger(m: SchemaModel, a: Anatomy) -> None:
     if a.object and a.table:
-        m.triggers[f"{_key(a.table)}.{a.object}"] = (a.table, a.detail or "")
+        key = f"{_key(a.table)}.{a.object}"
+        m.triggers[key] = (a.table, a.detail or "")
+        m._depends("on", a.table, "triggers", key)
+        m._depends("fn", a.detail, "triggers", key)
 
 
 def _drop_trigger(m: SchemaModel, a: Anatomy) -> None:
@@ -298,13 +399,13 @@ def _alter_index(m: SchemaModel, a: Anatomy) -> None:
         if k and act.verb == "RENAME TO" and act.new_name:
             ix = m.indexes[k]
             m._drop(m.indexes, k)
-            m.indexes[_key(act.new_name)] = ix
+            _set_index(m, act.new_name, ix)
 
 
 _HANDLERS: dict[str, Any] = {
     "CREATE TABLE": _create_table,
     "ALTER TABLE": _alter_table,
-    "DROP TABLE": _drops("tables"),
+    "DROP TABLE": _drop_relations,
     "CREATE INDEX": _create_index,
     "DROP INDEX": _drops("indexes"),
     "ALTER INDEX": _alter_index,
@@ -316,12 +417,12 @@ _HANDLERS: dict[str, Any] = {
     "DROP TYPE": _drops("enums"),
     "CREATE VIEW": _create_view,
     "CREATE MATERIALIZED VIEW": _create_view,
-    "DROP VIEW": _drops("views"),
-    "DROP MATERIALIZED VIEW": _drops("views"),
+    "DROP VIEW": _drop_relations,
+    "DROP MATERIALIZED VIEW": _drop_relations,
     "CREATE TRIGGER": _create_trigger,
     "DROP TRIGGER": _drop_trigger,
     "CREATE FUNCTION": _create_function,
     "CREATE PROCEDURE": _create_function,
-    "DROP FUNCTION": _drops("functions"),
+    "DROP FUNCTION": _drop_functions,
     "DROP PROCEDURE": _drops("functions"),
 }

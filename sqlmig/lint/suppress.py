@@ -8,6 +8,7 @@ unused suppressions are findings of rule SM506.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from dataclasses import dataclass, field
 
 from sqlmig.lint.registry import find_rule
@@ -31,6 +32,7 @@ def parse(text: str, statement_lines: list[tuple[int, int]]) -> list[Suppression
     a `disable` comment covers the next statement below it, when only comments separate them."""
     out: list[Suppression] = []
     lines = text.splitlines()
+    starts = [line for line, _ in statement_lines]
     for n, raw in enumerate(lines, 1):
         m = _DIRECTIVE.match(raw.strip())
         if not m:
@@ -39,7 +41,8 @@ def parse(text: str, statement_lines: list[tuple[int, int]]) -> list[Suppression
         rules, reason, problem = _rules_and_reason(m.group(2))
         target = None
         if not file_wide:
-            target = next((i for line, i in statement_lines if line >= n), None)
+            k = bisect_left(starts, n)
+            target = statement_lines[k][1] if k < len(statement_lines) else None
             between = lines[n : (statement_lines[target][0] - 1) if target is not None else n]
             if target is None or any(s.strip() and not s.strip().startswith("--") for s in between):
                 problem = problem or "covers no statement: put it on the line right above the statement"
@@ -71,11 +74,19 @@ def _rules_and_reason(rest: str) -> tuple[tuple[str, ...], str, str | None]:
     return tuple(ids), reason, None
 
 
-def covers(suppressions: list[Suppression], rule_id: str, statement: int | None) -> Suppression | None:
-    """The honoured suppression that silences `rule_id` at this statement, if any."""
+def index(suppressions: list[Suppression]) -> dict[tuple[str, int | None], Suppression]:
+    """The honoured suppressions by (rule id, statement index; None for file-wide), the first of each kept."""
+    out: dict[tuple[str, int | None], Suppression] = {}
     for s in suppressions:
-        if s.problem or rule_id not in s.rules:
-            continue
-        if s.file_wide or (statement is not None and s.statement == statement):
-            return s
-    return None
+        if not s.problem:
+            for rule_id in s.rules:
+                out.setdefault((rule_id, None if s.file_wide else s.statement), s)
+    return out
+
+
+def covers(
+    indexed: dict[tuple[str, int | None], Suppression], rule_id: str, statement: int | None
+) -> Suppression | None:
+    """The honoured suppression that silences `rule_id` at this statement, if any (the first in the file)."""
+    found = [s for s in (indexed.get((rule_id, None)), indexed.get((rule_id, statement))) if s is not None]
+    return min(found, key=lambda s: s.line) if found else None

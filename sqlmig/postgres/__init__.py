@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from sqlmig.postgres.classify import (
     backward_incompatible_reason,
+    created_columns,
     created_table,
     destructive_reason,
     dml_kind,
@@ -77,6 +78,7 @@ __all__ = [
     "blocks",
     "changes_session",
     "conflicts",
+    "created_columns",
     "created_table",
     "default_volatility",
     "destructive_reason",

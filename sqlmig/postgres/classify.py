@@ -50,7 +50,7 @@ _BREAKING_VERBS = {
 
 def fold_name(name: str) -> str:
     """A relation name as PostgreSQL resolves it: unquoted parts fold to lower case (A."B" -> a.B)."""
-    return ".".join(p[1:-1] if p.startswith('"') and p.endswith('"') else p.lower() for p in name.split("."))
+    return ".".join(p[1:-1] if p.startswith('"') and p.endswith('"') else ddl.fold(p) for p in name.split("."))
 
 
 def same_table(a: str, b: str) -> bool:
@@ -79,6 +79,15 @@ def created_table(stmt: Statement) -> str | None:
     """The table a CREATE TABLE (not TEMP) makes, or None."""
     a = ddl.describe(stmt)
     return a.object if a.kind == "CREATE TABLE" and "TEMPORARY" not in a.flags else None
+
+
+def created_columns(stmt: Statement) -> list[tuple[str, str]]:
+    """(table, column) for every column an ALTER TABLE … ADD COLUMN adds: with created_table, what a migration
+    makes new (for backward_incompatible_reason's `new_columns`, and the reversibility proof)."""
+    a = ddl.describe(stmt)
+    if a.kind != "ALTER TABLE" or not a.table:
+        return []
+    return [(a.table, act.column) for act in a.actions if act.verb == "ADD COLUMN" and act.column]
 
 
 def dml_target(stmt: Statement) -> str | None:

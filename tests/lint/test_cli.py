@@ -159,3 +159,9 @@ def test_sarif_validates_against_the_official_schema(cli, tmp_path: Path, sarif_
         "region": {"startLine": 1, "startColumn": 1},
     }
     assert r.returncode == 2  # the unterminated dollar quote is invalid input
+    invocation = run["invocations"][0]
+    assert invocation["executionSuccessful"] is False and invocation["exitCode"] == 2
+    assert invocation["toolExecutionNotifications"][0]["message"]["text"].startswith("bad.sql:1: cannot lint this file")
+    r = cli("lint", "--format", "sarif", str(f), cwd=tmp_path)  # findings, but lint did its job
+    assert r.returncode == 1
+    assert json.loads(r.stdout)["runs"][0]["invocations"] == [{"executionSuccessful": True, "exitCode": 1}]

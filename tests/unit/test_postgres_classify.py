@@ -133,3 +133,32 @@ def test_parsing_prints_no_sqlglot_fallback_warning() -> None:
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert res.returncode == 0, res.stderr
     assert res.stderr == ""
+
+
+def test_unquoted_non_ascii_names_fold_only_ascii() -> None:
+    # QA: `CREATE TABLE café (naïve int)` was read as a table named None; PostgreSQL folds only ASCII letters
+    from sqlmig import ddl
+
+    a = ddl.describe(one("CREATE TABLE Café (Naïve int, ÉTAT text)"))
+    assert (a.object, [c.name for c in a.columns]) == ("café", ["naïve", "État"])
+    assert ddl.describe(one('ALTER TABLE "Café" ADD COLUMN prix int')).table == "Café"
+    assert postgres.fold_name('Schéma."Café"') == "schéma.Café"
+    assert postgres.fold_name("CAFÉ") == "cafÉ"
+    assert postgres.created_table(one("CREATE TABLE ünïcode (id int)")) == "ünïcode"
+    # a non-ASCII letter that upper-cases to ASCII is still no keyword (ſ is the long s)
+    assert ddl.describe(one("SELECT 1 AS ſelect")).kind == "SELECT"
+
+
+def test_created_columns() -> None:
+    assert postgres.created_columns(one("ALTER TABLE users ADD COLUMN a int, ADD b text, DROP COLUMN c")) == [
+        ("users", "a"),
+        ("users", "b"),
+    ]
+    assert postgres.created_columns(one("CREATE TABLE t (a int)")) == []
+
+
+def test_rules_are_read_with_their_table() -> None:
+    from sqlmig import ddl
+
+    a = ddl.describe(one("CREATE OR REPLACE RULE r AS ON INSERT TO public.t DO INSTEAD NOTHING"))
+    assert (a.kind, a.object, a.table) == ("CREATE RULE", "r", "public.t")

@@ -228,3 +228,78 @@ def test_undoing_statements_are_found_for_lint() -> None:
     forward = split_statements("ALTER TABLE t ADD COLUMN c int; CREATE TABLE n (id int);")
     rollback = split_statements("ALTER TABLE t DROP COLUMN c; DROP TABLE n; DROP TABLE unrelated;")
     assert reversibility.undoing_statements(forward, rollback) == {0, 1}
+
+
+def test_changes_to_a_column_the_forward_file_added_go_with_it() -> None:
+    # QA: Django's `sqlmigrate` output for a required column with a default, and its rollback
+    forward = (
+        'ALTER TABLE "users" ADD COLUMN "status" integer DEFAULT 1 NOT NULL; '
+        'ALTER TABLE "users" ALTER COLUMN "status" DROP DEFAULT;'
+    )
+    assert prove(forward, 'ALTER TABLE "users" DROP COLUMN "status";') == []
+    more = (
+        "ALTER TABLE users ADD COLUMN plan text; ALTER TABLE users ALTER COLUMN plan SET NOT NULL; "
+        "ALTER TABLE users ADD CONSTRAINT users_plan_check CHECK (plan <> ''); CREATE INDEX users_plan ON users (plan);"
+    )
+    assert prove(more, "ALTER TABLE users DROP COLUMN plan;") == []
+    # a rollback that forgets the column is told about the column, once, not about each change to it
+    assert prove(forward, "SELECT 1;") == ["error up.sql:1 forward adds column users.status; rollback never drops it"]
+    # a change to a column that existed before still needs its own undo
+    assert prove("ALTER TABLE users ALTER COLUMN email DROP DEFAULT;", "SELECT 1;") == [
+        "error up.sql:1 forward drops the default of users.email; rollback never restores it"
+    ]
+
+
+def test_dropping_a_table_takes_its_triggers_and_indexes_along() -> None:
+    # QA: the usual rollback order, the table (and with it its trigger) before the trigger's function
+    forward = (
+        "CREATE TABLE a (id bigint); "
+        "CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$; "
+        "CREATE TRIGGER a_t BEFORE INSERT ON a FOR EACH ROW EXECUTE FUNCTION f(); "
+        "CREATE INDEX a_id ON a (id);"
+    )
+    assert prove(forward, "DROP TABLE a; DROP FUNCTION f();") == []
+    # …but the index went with the table too: dropping it afterwards fails
+    assert prove(forward, "DROP TABLE a; DROP FUNCTION f(); DROP INDEX a_id;") == [
+        "error down.sql:1 rollback drops index a_id after DROP TABLE a at line 1 dropped it along: PostgreSQL "
+        'fails with "does not exist"'
+    ]
+    assert prove(forward, "DROP TABLE a; DROP FUNCTION f(); DROP INDEX IF EXISTS a_id;") == []
+
+
+def test_cascade_drops_the_dependents() -> None:
+    history = "CREATE TABLE t (id bigint);"
+    fn = "CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;"
+    trigger = "CREATE TRIGGER g BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION f();"
+    assert prove(f"{fn} {trigger}", "DROP FUNCTION f() CASCADE;", history=history) == []
+    forward = "CREATE TABLE accounts (id bigint); CREATE VIEW active AS SELECT * FROM accounts;"
+    assert prove(forward, "DROP TABLE accounts CASCADE; DROP VIEW active;") == [
+        "error down.sql:1 rollback drops view active after DROP TABLE … CASCADE accounts at line 1 dropped it "
+        'along: PostgreSQL fails with "does not exist"'
+    ]
+
+
+def test_a_restore_captured_rollback_undoes_the_batched_change() -> None:
+    # QA: the README's capture recipe (batch: {table: accounts, capture: true}, rollback -- sqlmig:restore-captured)
+    from sqlmig.manifest import Batch, Manifest
+
+    update = split_statements("UPDATE accounts SET plan = 'free' WHERE plan IS NULL;")
+    kw = {"forward_path": "up.sql", "rollback_path": "down.sql"}
+    assert reversibility.prove(update, [], captured="accounts", **kw) == []
+    assert [f.severity for f in reversibility.prove(update, [], **kw)] == ["warning"]
+    manifest = Manifest(description="x", phase="migrate", batch=Batch(table="accounts", capture=True))
+    assert reversibility.captured_table(manifest, "-- sqlmig:restore-captured\n") == "accounts"
+    assert reversibility.captured_table(manifest, "SELECT 1;\n") is None
+    uncaptured = Manifest(description="x", phase="migrate", batch=Batch(table="accounts"))
+    assert reversibility.captured_table(uncaptured, "-- sqlmig:restore-captured\n") is None
+    # only the batch table's rows are captured
+    other = split_statements("UPDATE plans SET price = 0;")
+    assert [f.severity for f in reversibility.prove(other, [], captured="accounts", **kw)] == ["warning"]
+
+
+def test_unquoted_non_ascii_names() -> None:
+    # QA: PostgreSQL takes non-ASCII letters in unquoted identifiers
+    assert prove("CREATE TABLE café (naïve int);", "SELECT 1;") == [
+        "error up.sql:1 forward creates table café; rollback never drops it"
+    ]
+    assert prove("CREATE TABLE café (naïve int); ALTER TABLE café ADD COLUMN prix int;", "DROP TABLE café;") == []

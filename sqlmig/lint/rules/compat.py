@@ -82,9 +82,7 @@ def rename_table(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[
     None known.
     """
     for act in alter_existing(ctx, a, "RENAME TO"):
-        if not any(
-            ddl.describe(s).kind == "CREATE VIEW" and ddl.same_name(ddl.describe(s).object, a.table) for s in ctx.later
-        ):
+        if ctx.later(("CREATE VIEW",), a.table) is None:
             yield hit(
                 f"RENAME {a.table} TO {act.new_name}: running code that uses {a.table} fails until it is redeployed",
                 f"keep a view named {a.table} over the renamed table during the transition",

@@ -196,21 +196,17 @@ def validate_in_same_transaction(stmt: Statement, a: ddl.Anatomy, ctx: FileConte
     if not ctx.transactional:
         return
     for act in alter_existing(ctx, a, "VALIDATE CONSTRAINT"):
-        for earlier in ctx.earlier:
-            strong = [
-                e
-                for e in ctx.effects(earlier)
-                if ddl.same_name(e.table, a.table)
-                and e.mode in ("ACCESS EXCLUSIVE", "SHARE ROW EXCLUSIVE", "EXCLUSIVE")
-            ]
-            if strong:
-                yield hit(
-                    f"VALIDATE CONSTRAINT {act.name} scans {a.table} while the {strong[0].mode} lock taken "
-                    f"at line {earlier.line} is held until COMMIT",
-                    "validate in a migration of its own",
-                    act,
-                )
-                break
+        strong = [h for h in ctx.held_locks(a.table) if h.effect.mode in _BLOCKS_VALIDATION]
+        if strong:
+            yield hit(
+                f"VALIDATE CONSTRAINT {act.name} scans {a.table} while the {strong[0].effect.mode} lock taken "
+                f"at line {strong[0].stmt.line} is held until COMMIT",
+                "validate in a migration of its own",
+                act,
+            )
+
+
+_BLOCKS_VALIDATION = ("ACCESS EXCLUSIVE", "SHARE ROW EXCLUSIVE", "EXCLUSIVE")
 
 
 @rule(

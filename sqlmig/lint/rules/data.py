@@ -122,13 +122,7 @@ def not_null_may_fail(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iter
     None known.
     """
     for act in alter_existing(ctx, a, "SET NOT NULL"):
-        backfilled = any(
-            ddl.describe(s).kind == "UPDATE"
-            and ddl.same_name(ddl.describe(s).table, a.table)
-            and act.column in ddl.describe(s).targets
-            for s in ctx.earlier
-        )
-        if not backfilled:
+        if ctx.earlier(("UPDATE", act.column), a.table) is None:  # not backfilled earlier in the file
             yield hit(
                 f"SET NOT NULL on {col(a.table, act.column)} fails if any row still has NULL there",
                 "backfill and verify there are no NULLs first",
@@ -312,12 +306,10 @@ def dml_with_ddl_same_tx(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> I
     """
     if a.kind not in ("UPDATE", "DELETE") or not ctx.transactional or not a.table or ctx.is_new(a.table):
         return
-    for earlier in ctx.earlier:
-        for e in ctx.effects(earlier):
-            if ddl.same_name(e.table, a.table) and e.mode in postgres.STRONG_LOCKS:
-                yield hit(
-                    f"{a.kind} {a.table} runs while the {e.mode} lock from line {earlier.line} is held until "
-                    f"COMMIT (blocks {postgres.blocks(e.mode)} for the whole {a.kind.lower()})",
-                    "split the DDL and the data change into separate migrations",
-                )
-                return
+    for held in ctx.held_locks(a.table)[:1]:
+        mode = held.effect.mode
+        yield hit(
+            f"{a.kind} {a.table} runs while the {mode} lock from line {held.stmt.line} is held until "
+            f"COMMIT (blocks {postgres.blocks(mode)} for the whole {a.kind.lower()})",
+            "split the DDL and the data change into separate migrations",
+        )

@@ -433,13 +433,7 @@ def fk_without_index(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Itera
             continue
         if any(c[: len(columns)] and set(c[: len(columns)]) == set(columns) for c in _own_index_columns(a)):
             continue
-        later = any(
-            ddl.describe(s).kind == "CREATE INDEX"
-            and ddl.same_name(ddl.describe(s).table, table)
-            and set(ddl.describe(s).targets[: len(columns)]) == set(columns)
-            for s in ctx.later
-        )
-        if not later:
+        if ctx.later(("INDEX LEADS", frozenset(columns)), table) is None:
             yield hit(
                 f"foreign key {col(table, ', '.join(columns))} has no index: deletes on the referenced table "
                 f"scan {table}",

@@ -17,8 +17,7 @@ from sqlmig.sql import Statement
 
 def _recreated_later(ctx: FileContext, kind: str, name: str) -> bool:
     """`DROP VIEW v; CREATE VIEW v …` in one file replaces the object rather than removing it."""
-    create = kind.replace("DROP", "CREATE", 1)
-    return any(ddl.describe(s).kind == create and ddl.same_name(ddl.describe(s).object, name) for s in ctx.later)
+    return ctx.later((kind.replace("DROP", "CREATE", 1),), name) is not None
 
 
 @rule("SM230", "drop-table", "error", "DROP TABLE loses the table's data", family="destructive", kinds=("DROP TABLE",))
@@ -165,10 +164,7 @@ def drop_constraint(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterat
     None known.
     """
     for act in alter_existing(ctx, a, "DROP CONSTRAINT"):
-        readded = any(
-            x.verb == "ADD CONSTRAINT" and x.name == act.name for s in ctx.later for x in ddl.describe(s).actions
-        )
-        if not readded:
+        if ctx.later(("ADD CONSTRAINT",), act.name) is None:  # not added again later in the file
             yield hit(
                 f"DROP CONSTRAINT {act.name} on {a.table} removes a guarantee code may rely on",
                 "review what relies on it",

@@ -182,10 +182,8 @@ def cic_leaves_invalid_index(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) 
         return
     if "IF NOT EXISTS" not in a.flags:
         return
-    for earlier in ctx.earlier:
-        e = ddl.describe(earlier)
-        if e.kind == "DROP INDEX" and any(ddl.same_name(n, a.object) for n in e.objects):
-            return
+    if ctx.earlier(("DROP INDEX",), a.object) is not None:
+        return
     verify = " ".join(getattr(ctx.manifest, "verify", ()) or ()).lower()
     if "indisvalid" in verify:
         return

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from sqlmig import ddl, postgres
-from sqlmig.lint.context import FileContext
+from sqlmig.lint.context import SINGLE_ALTER_VERBS, FileContext, HeldLock
 from sqlmig.lint.registry import Hit, rule
 from sqlmig.lint.rules.common import existing_table, hit
 from sqlmig.sql import Statement
@@ -46,22 +46,37 @@ def lock_held_across_statements(stmt: Statement, a: ddl.Anatomy, ctx: FileContex
     mine = ctx.effects(stmt)
     if not (any(e.scan or e.rewrite for e in mine) or (a.kind in ("UPDATE", "DELETE") and mine)):
         return
-    for earlier in ctx.earlier:
-        gone = ddl.describe(earlier).objects if ddl.describe(earlier).kind.startswith("DROP") else ()
-        for e in ctx.effects(earlier):
-            if e.mode not in postgres.STRONG_LOCKS or any(ddl.same_name(e.table, g) for g in gone):
-                continue  # a dropped relation is nobody's to wait for
+    held = _first_held_elsewhere(ctx, a, mine)
+    if held is not None:
+        e = held.effect
+        yield hit(
+            f"{stmt.kind or a.kind} runs while the {e.mode} lock on {e.table} taken at line "
+            f"{held.stmt.line} is held until COMMIT (blocks {postgres.blocks(e.mode)})",
+            "move the slow statement to a migration of its own",
+        )
+
+
+def _first_held_elsewhere(ctx: FileContext, a: ddl.Anatomy, mine: list[postgres.LockEffect]) -> HeldLock | None:
+    """The earliest strong lock of the transaction this statement waits behind without holding it itself.
+
+    Tables are visited in the order they were first locked, so the walk stops after the few tables the
+    statement itself touches: linear in the file, however many locks the transaction holds."""
+    best: HeldLock | None = None
+    for modes in ctx.tx_locks.values():
+        candidates = sorted(modes.values(), key=lambda h: h.order)
+        if best is not None and candidates[0].order > best.order:
+            break
+        for h in candidates:
+            e = h.effect
             if a.kind in ("UPDATE", "DELETE") and ddl.same_name(e.table, a.table):
                 continue  # SM301
             if any(ddl.same_name(m.table, e.table) and postgres.lock_rank(m.mode) >= postgres.lock_rank(e.mode)
                    for m in mine):  # fmt: skip
                 continue  # the statement blocks that table as much by itself
-            yield hit(
-                f"{stmt.kind or a.kind} runs while the {e.mode} lock on {e.table} taken at line "
-                f"{earlier.line} is held until COMMIT (blocks {postgres.blocks(e.mode)})",
-                "move the slow statement to a migration of its own",
-            )
-            return
+            if best is None or h.order < best.order:
+                best = h
+            break
+    return best
 
 
 @rule(
@@ -93,17 +108,14 @@ def combine_alter_table(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> It
     ## Known problems
     Some actions cannot be combined (RENAME, SET SCHEMA, ATTACH PARTITION); they are not reported.
     """
-    single = {"RENAME COLUMN", "RENAME TO", "RENAME CONSTRAINT", "SET SCHEMA", "ATTACH PARTITION", "DETACH PARTITION"}
-    if a.kind != "ALTER TABLE" or not existing_table(ctx, a) or set(a.verbs) & single:
+    if a.kind != "ALTER TABLE" or not existing_table(ctx, a) or set(a.verbs) & SINGLE_ALTER_VERBS:
         return
-    for earlier in ctx.earlier:
-        e = ddl.describe(earlier)
-        if e.kind == "ALTER TABLE" and ddl.same_name(e.table, a.table) and not set(e.verbs) & single:
-            yield hit(
-                f"second ALTER TABLE {a.table} in this file (first at line {earlier.line})",
-                "combine the actions into one ALTER TABLE, separated by commas",
-            )
-            return
+    first = ctx.earlier(("ALTER TABLE combinable",), a.table)
+    if first is not None:
+        yield hit(
+            f"second ALTER TABLE {a.table} in this file (first at line {first.line})",
+            "combine the actions into one ALTER TABLE, separated by commas",
+        )
 
 
 _BEHAVIOUR = {"CREATE TRIGGER", "DROP TRIGGER", "CREATE POLICY", "DROP POLICY", "ALTER POLICY"}

@@ -3,6 +3,7 @@ and what lint could not analyse."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from sqlmig import ddl, postgres
@@ -99,10 +100,11 @@ def rollback_not_inverse(ctx: FileContext) -> Iterator[Hit]:
     """
     if ctx.pair is None:
         return
-    from sqlmig.reversibility import prove
+    from sqlmig.reversibility import captured_table, prove
 
     p = ctx.pair
     pnr = getattr(p.manifest, "point_of_no_return", None)
+    at_line = {s.line: s for s in reversed(ctx.statements)}  # the first statement of each line
     for f in prove(
         p.forward,
         p.rollback,
@@ -110,9 +112,10 @@ def rollback_not_inverse(ctx: FileContext) -> Iterator[Hit]:
         rollback_path=p.down_path,
         model=p.model,
         point_of_no_return=pnr.reason if pnr else None,
+        captured=captured_table(p.manifest, p.rollback_text),
     ):
         own = f.path == ctx.path
-        stmt = next((s for s in ctx.statements if s.line == f.line), None) if own else None
+        stmt = at_line.get(f.line) if own else None
         yield Hit(
             f.message,
             f.hint,
@@ -121,6 +124,109 @@ def rollback_not_inverse(ctx: FileContext) -> Iterator[Hit]:
             path=None if own else f.path,
             line=None if stmt else f.line,
         )
+
+
+_MARKER = re.compile(
+    r"^--\s*(?:\+(?P<tool>goose|migrate)\s+(?P<word>up|down|statementbegin|statementend|no\s+transaction|envsub\s+\w+)"
+    r"|(?P<dbmate>migrate):(?P<dbword>up|down))\b.*$",
+    re.I,
+)
+_NO_TX = re.compile(r"no\s+transaction|notransaction|transaction:\s*false", re.I)
+
+
+def foreign_markers(text: str) -> dict[str, list[tuple[str, int, bool]]]:
+    """Section markers of other migration tools in a file's comments: tool -> [(marker, line, asks for no
+    transaction)]. goose (`-- +goose Down`), sql-migrate (`-- +migrate Down`), dbmate (`-- migrate:down`)."""
+    found: dict[str, list[tuple[str, int, bool]]] = {}
+    for n, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        m = _MARKER.match(line) if line.startswith("--") else None
+        if m is None:
+            continue
+        if m["dbmate"]:
+            tool, word = "dbmate", f"-- migrate:{m['dbword'].lower()}"
+        else:
+            tool = "goose" if m["tool"].lower() == "goose" else "sql-migrate"
+            word = f"-- +{m['tool'].lower()} {' '.join(m['word'].split())}"
+        found.setdefault(tool, []).append((word, n, bool(_NO_TX.search(m.group(0)))))
+    return found
+
+
+def _section(marker: str) -> str | None:
+    low = marker.lower()
+    return "down" if low.endswith("down") else "up" if low.endswith("up") else None
+
+
+@rule(
+    "SM507",
+    "foreign-migration-markers",
+    "error",
+    "goose, sql-migrate or dbmate section markers: sqlmig runs the whole file",
+    family="project",
+    scope="file",
+)
+def foreign_migration_markers(ctx: FileContext) -> Iterator[Hit]:
+    """## What it does
+    Finds the section markers other tools write into one migration file: goose's `-- +goose Up`,
+    `-- +goose Down`, `-- +goose StatementBegin/StatementEnd`, `-- +goose NO TRANSACTION`, sql-migrate's
+    `-- +migrate Up/Down`, dbmate's `-- migrate:up` / `-- migrate:down`. An error when a forward (or loose)
+    file holds a down section, or a rollback file an up section; a warning for the other markers. Sqitch's
+    `-- Deploy` / `-- Revert` headers are plain comments and are not reported.
+
+    ## Why is this bad
+    To sqlmig they are comments: it runs the whole file, so the down section of a goose or dbmate file runs
+    right after the up section, as part of the same migration (the table created above is dropped again
+    below), and the symptoms are confusing findings and a migration that undoes itself.
+
+    ## Example
+    ```sql
+    -- +goose Up
+    CREATE TABLE accounts (id bigint PRIMARY KEY);
+    -- +goose Down
+    DROP TABLE accounts;
+    ```
+
+    ## Use instead
+    The up section in `migrations/<stem>.sql`, the down section in `rollback/<stem>.sql`, no markers.
+    sqlmig splits statements itself (dollar-quoted function bodies included), so StatementBegin/End are not
+    needed; a file that asked for no transaction gets `transaction: none` in its manifest.
+
+    ## Known problems
+    Markers inside a block comment or a string are still reported.
+    """
+    rollback = ctx.direction == "rollback"
+    stem = ctx.path.replace("\\", "/").rsplit("/", 1)[-1].removesuffix(".sql")
+    where = f"rollback/{stem}.sql" if ctx.in_project else f"a file of its own (rollback/{stem}.sql in a sqlmig project)"
+    for tool, markers in foreign_markers(ctx.text).items():
+        listed = ", ".join(f"{w} (line {n})" for w, n, _ in markers[:4]) + (", …" if len(markers) > 4 else "")
+        no_tx = (
+            "; it asked for no transaction: set transaction: none in the manifest"
+            if any(x for *_, x in markers)
+            else ""
+        )
+        wrong = next((m for m in markers if _section(m[0]) == ("up" if rollback else "down")), None)
+        if wrong and rollback:
+            yield Hit(
+                f"{wrong[0]} at line {wrong[1]}: sqlmig runs the whole rollback file, so the {tool} up section "
+                "runs as part of the rollback",
+                f"keep only the down section here, without the {tool} markers; "
+                f"the up section belongs in migrations/{stem}.sql{no_tx}",
+                line=wrong[1],
+            )
+        elif wrong:
+            yield Hit(
+                f"{wrong[0]} at line {wrong[1]}: sqlmig runs the whole file, so the {tool} down section runs as "
+                "part of the forward migration, right after the up section",
+                f"move the down section to {where} and delete the {tool} markers{no_tx}",
+                line=wrong[1],
+            )
+        else:
+            yield Hit(
+                f"{tool} markers are plain comments to sqlmig, which runs the whole file: {listed}",
+                f"delete them (sqlmig splits statements itself, function bodies included){no_tx}",
+                line=markers[0][1],
+                severity="warning",
+            )
 
 
 @rule(

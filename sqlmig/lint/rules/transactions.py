@@ -151,21 +151,18 @@ def enum_value_used_same_tx(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -
     ## Known problems
     Any string literal equal to the new value counts as a use.
     """
-    if not ctx.transactional or a.kind == "ALTER TYPE":  # labels in ADD VALUE … BEFORE 'x' are not uses
+    if not ctx.transactional or a.kind == "ALTER TYPE" or not ctx.tx_labels:  # ADD VALUE … BEFORE 'x': no use
         return
-    strings = {t.text for t in ddl.tokens_of(stmt) if t.token_type.name.endswith("STRING")}
-    for earlier in ctx.earlier:
-        e = ddl.describe(earlier)
-        if e.kind != "ALTER TYPE" or "ADD VALUE" not in e.verbs:
+    strings = dict.fromkeys(t.text for t in ddl.tokens_of(stmt) if t.token_type.name.endswith("STRING"))
+    found = sorted((line, label, enum) for label in strings for enum, line in ctx.tx_labels.get(label, ()))
+    for line, label, enum in found:
+        if ctx.pg >= 18 and ctx.is_new(enum):
             continue
-        if ctx.pg >= 18 and ctx.is_new(e.object):
-            continue
-        for label in set(e.targets) & strings:
-            yield hit(
-                f"'{label}' is used in the transaction that added it to {e.object} (line {earlier.line}): "
-                f'PostgreSQL refuses it with "unsafe use of new value"',
-                "add the value in an earlier migration of its own",
-            )
+        yield hit(
+            f"'{label}' is used in the transaction that added it to {enum} (line {line}): "
+            f'PostgreSQL refuses it with "unsafe use of new value"',
+            "add the value in an earlier migration of its own",
+        )
 
 
 @rule(
@@ -179,8 +176,11 @@ def enum_value_used_same_tx(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -
 def explicit_transaction_control(ctx: FileContext) -> Iterator[Hit]:
     """## What it does
     Flags `BEGIN`, `START TRANSACTION`, `COMMIT`, `END`, `ROLLBACK` and `SAVEPOINT` in a migration of a
-    sqlmig project (sqlmig owns the transaction and refuses them), and in a loose file a BEGIN without
-    COMMIT or a BEGIN inside another.
+    sqlmig project (sqlmig owns the transaction and refuses them). In a file outside a project (whose
+    transaction mode is unknown) a BEGIN without COMMIT or a BEGIN inside another is an error, and
+    well-formed transaction control is a warning, once per file: such a file is often a migration on its
+    way into a project, or is run by a tool that wraps it in a transaction (`django-admin sqlmigrate`
+    prints exactly that shape).
 
     ## Why is this bad
     A COMMIT inside a wrapped migration ends sqlmig's transaction early, so a later failure leaves half
@@ -210,11 +210,12 @@ def explicit_transaction_control(ctx: FileContext) -> Iterator[Hit]:
                 stmt=s,
             )
         return
-    depth, opened = 0, None
+    depth, opened, wrong = 0, None, False
     for s in control:
         boundary = postgres.transaction_boundary(s)
         if boundary == "begin":
             if depth:
+                wrong = True
                 yield hit(
                     "BEGIN inside an open transaction only warns, and the inner COMMIT commits everything",
                     "remove the inner BEGIN/COMMIT",
@@ -226,6 +227,17 @@ def explicit_transaction_control(ctx: FileContext) -> Iterator[Hit]:
     if depth and opened is not None:
         yield hit(
             "BEGIN without COMMIT: the work is rolled back when the session ends", "add COMMIT at the end", stmt=opened
+        )
+    elif control and not wrong:
+        lines = ", ".join(str(s.line) for s in control[:4]) + (", …" if len(control) > 4 else "")
+        yield hit(
+            f"transaction control written in the file (line{'s' if len(control) > 1 else ''} {lines}): right for "
+            "psql, but a runner that wraps each migration in a transaction (sqlmig in a project, and most others) "
+            "has it committed early",
+            "remove it when this file becomes a migration: sqlmig runs each one in a transaction of its own "
+            "(transaction: per-migration in the manifest)",
+            stmt=control[0],
+            severity="warning",
         )
 
 
