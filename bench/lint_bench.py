@@ -1,6 +1,6 @@
 """Benchmark of `sqlmig lint` (issue 5): 1,000 generated migrations, and one file as pre-commit lints it.
 
-    .venv/bin/python bench/lint_bench.py [--migrations 1000] [--rounds 5]
+    .venv/bin/python bench/lint_bench.py [--migrations 1000] [--rounds 5] [--big-statements 20000]
 
 The generated project mixes what real migration folders hold: tables with a dozen columns,
 foreign keys and indexes, added columns, concurrent index builds (transaction: none), NOT VALID
@@ -9,7 +9,10 @@ renames and contract-phase drops, each with its rollback and manifest (about 4 s
 forward file, 8,000 files' worth of lint with the rollbacks). Figures (best and median of
 --rounds): the whole project in one process run (wall, interpreter start included), per file,
 and `sqlmig lint one.sql` outside a project; plus the import time that start-up costs.
-Figures, never assertions: the machine is shared.
+Then one long file, the shape of a data dump (a table and an INSERT per line, 250 bytes per row:
+20,000 statements is 5 MB), at 2,500, 5,000, … up to --big-statements statements: lint must stay
+linear in the length of a file (a rule that looked at every earlier statement for each one made
+20,000 statements take 44 s). Figures, never assertions: the machine is shared.
 """
 
 from __future__ import annotations
@@ -94,6 +97,12 @@ def write_project(root: Path, count: int) -> None:
         (root / "manifests" / f"{stem}.yaml").write_text(man)
 
 
+def dump(statements: int) -> str:
+    """A table and `statements - 1` INSERTs, one per line, as a data dump or a seed file holds them."""
+    rows = (f"INSERT INTO big VALUES ({i}, 'name {i}', '{'x' * 200}');\n" for i in range(statements - 1))
+    return "CREATE TABLE big (id int PRIMARY KEY, name text, payload text);\n" + "".join(rows)
+
+
 def import_costs(cwd: Path, one: Path) -> list[tuple[int, str]]:
     """The largest cumulative import times (µs) of `sqlmig lint one.sql`, from python -X importtime."""
     r = subprocess.run([sys.executable, "-X", "importtime", "-m", "sqlmig", "lint", str(one)], cwd=cwd,
@@ -110,6 +119,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--migrations", type=int, default=1000)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--big-statements", type=int, default=20000)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "proj"
@@ -141,6 +151,17 @@ def main() -> None:
         print("\nlargest top-level imports of `sqlmig lint one.sql` (cumulative µs):")
         for us, name in import_costs(Path(tmp), one):
             print(f"  {us:>8}  {name}")
+        print("\n| one file of INSERTs, outside a project | size | best | median | median per 1,000 statements |")
+        print("|---|---|---|---|---|")
+        size = 2500
+        while size <= args.big_statements:
+            big = Path(tmp) / f"dump_{size}.sql"
+            big.write_text(dump(size))
+            runs = [timed_run([*SQLMIG, "lint", str(big)], cwd=Path(tmp))[0] for _ in range(args.rounds)]
+            best, median = best_median(runs)
+            print(f"| {size:,} statements | {big.stat().st_size / 1e6:.1f} MB | {best:.2f} s | {median:.2f} s | "
+                  f"{median / size * 1000:.3f} s |")  # fmt: skip
+            size *= 2
 
 
 if __name__ == "__main__":
