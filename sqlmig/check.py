@@ -25,7 +25,7 @@ from sqlmig.config import Settings
 from sqlmig.errors import EXIT_DRIFT, EXIT_INVALID, EXIT_OK
 from sqlmig.findings import Finding, sort_findings
 from sqlmig.gitbase import BaseTree, read_base
-from sqlmig.project import NAME_RE, read_project
+from sqlmig.project import NAME_RE, pre_run_findings, read_project
 
 INTEGRITY_RULES = frozenset(
     {"check/sum", "check/edited", "check/removed", "check/renamed", "check/version-collision", "check/out-of-order"}
@@ -215,7 +215,8 @@ def run_check(settings: Settings, *, base: str | None = None, allow_out_of_order
     found = _stems(list(files))
     versions = {_version(s) for s in found}
     for m in project.migrations:
-        findings += check_migration(m, versions)
+        agreed = check_migration(m, versions)
+        findings += agreed + pre_run_findings(m, besides=agreed)  # and what apply would refuse, not said yet
     tree = read_base(settings.project_dir, base) if base else None
     new: list = []
     if tree is not None:

@@ -101,7 +101,10 @@ def load_settings(project_dir: Path | str = ".", **flags: Any) -> Settings:
     """Build Settings for a project. `flags` are command-line values; None means "not given"."""
     project_dir = Path(project_dir)
     if not project_dir.is_dir():
-        raise UsageError(f"project directory not found: {project_dir}", hint="pass --project DIR")
+        what = "is not a folder" if project_dir.exists() else "does not exist"
+        raise UsageError(f"project folder {project_dir} {what} ({project_dir.resolve()})",
+                         hint="create it, or give --project the folder that holds migrations/ (default: the "
+                         "current directory)")  # fmt: skip
     values: dict[str, Any] = {"project_dir": project_dir}
     data, source = _read_config_file(project_dir)
     known = {f.name for f in fields(Settings)} - {"project_dir", "database_url_source", "source_file"}
@@ -133,6 +136,10 @@ def load_settings(project_dir: Path | str = ".", **flags: Any) -> Settings:
                 values["database_url_source"] = "--database-url"
 
     settings = Settings(**values)
+    for name, what in (("lock_wait", "--lock-wait / lock_wait (seconds; 0: try the lock once)"),
+                       ("retries", "retries"), ("retry_backoff", "retry_backoff (seconds)")):  # fmt: skip
+        if getattr(settings, name) < 0:
+            raise UsageError(f"{what} must be 0 or more, got {getattr(settings, name):g}")
     for name in ("history_schema", "history_table"):
         if not _IDENT.match(getattr(settings, name)):
             raise UsageError(f"{name} must be a plain identifier, got {getattr(settings, name)!r}")

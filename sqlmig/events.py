@@ -79,6 +79,9 @@ class Retrying(Event):
     of: int
     delay_s: float
     reason: str
+    where: str = ""  # file:line of the statement that waited ("" when it was the COMMIT or a verify query)
+    statement: str = ""  # its first line
+    blockers: tuple[str, ...] = ()  # sessions holding a conflicting lock on its tables just after the timeout
 
 
 @dataclass(frozen=True)

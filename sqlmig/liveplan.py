@@ -114,6 +114,12 @@ def _table_lock(conn: Any, effect: Any) -> TableLock:
                      blockers=blockers, **common)  # fmt: skip
 
 
+def blockers_of(conn: Any, stmt: Any, pg_version: int) -> list[Blocker]:
+    """Sessions that hold (or queue for) a lock conflicting with one `stmt` takes, right now; the runner
+    names them when a statement hit its lock_timeout. A row lock's holder is not seen here."""
+    return [b for e in postgres.lock_effects(stmt, pg_version=pg_version) for b in _table_lock(conn, e).blockers]
+
+
 def annotate(conn: Any, plan: Any, statements_of: Any, settings: Any, data: dict) -> None:
     """Add each statement's `live` locks to the plan dict (plan_to_dict's shape) and `live_warnings`."""
     version = conn.execute("SELECT current_setting('server_version_num')::int").fetchone()[0] // 10000

@@ -151,9 +151,12 @@ class Migrator:
         `no_backup` skips the pg_dump a `backup: required` point of no return asks for.
         """
         assert self.history is not None
-        from sqlmig.integrity import raise_on_mismatch
+        from sqlmig import integrity
 
-        raise_on_mismatch(self.settings.project_dir)  # migrations.sum, when there is one: exit 3 before the lock
+        if integrity.verify(self.settings.project_dir):  # migrations.sum, when there is one: exit 3 before the lock
+            # An edited applied migration first: "run `sqlmig hash`" is the advice for new files only.
+            planning.raise_on_drift(planning.find_drift(self.project, self.read_history()), sum_too=True)
+            integrity.raise_on_mismatch(self.settings.project_dir)
         if dry_run:
             return self.plan_apply(to, phase), []
         self.lock()

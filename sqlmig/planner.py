@@ -85,22 +85,45 @@ def find_drift(project: Project, history: dict[str, Applied]) -> list[Drift]:
     return out
 
 
-def raise_on_drift(drift: list[Drift], *, allow_missing: bool = False) -> None:
+def raise_on_drift(drift: list[Drift], *, allow_missing: bool = False, sum_too: bool = False) -> None:
+    """DriftError (exit 3) naming every applied migration whose files changed or vanished.
+
+    `sum_too`: migrations.sum disagrees with the files as well; the hint then says that
+    re-hashing alone would not do (databases that ran the migration never get an edit).
+    """
     relevant = [d for d in drift if not (allow_missing and d.what == "missing")]
     if relevant:
+        one = len(relevant) == 1
+        hint = ("restore the files as they were applied (git log -p), or after review run "
+                "`sqlmig repair` to record the current files")  # fmt: skip
+        if sum_too:
+            hint = ("an applied migration was edited: restore it as it was applied (git log -p) and make the change "
+                    "in a new migration (`sqlmig new`); re-hashing would not change databases that already ran "
+                    "it. Only after review: `sqlmig repair` (records the current files) and `sqlmig hash`")  # fmt: skip
         raise DriftError(
-            f"{len(relevant)} applied migration{'s' if len(relevant) != 1 else ''} differ from their files",
+            f"{len(relevant)} applied migration{'' if one else 's'} differ{'s' if one else ''} from "
+            f"{'its' if one else 'their'} files",
             details=[d.render() for d in relevant],
-            hint="restore the files as they were applied (git log -p), or after review run "
-            "`sqlmig repair` to record the current files",
+            hint=hint,
         )
+
+
+def check_options(*, to: str | None = None, phase: str | None = None, steps: int | None = None) -> None:
+    """Refuse a malformed --to, --phase or --steps (UsageError): the CLI calls this before it connects
+    or starts the embedded server, and planning calls it again for library callers."""
+    if phase is not None and phase not in PHASES:
+        raise UsageError(f"--phase must be one of {', '.join(PHASES)}, got {phase!r}")
+    if to is not None and not to.isdigit():
+        raise UsageError(f"--to expects a version (digits), got {to!r}")
+    if steps is not None and to is not None:
+        raise UsageError("give --steps or --to, not both")
+    if steps is not None and steps < 1:
+        raise UsageError(f"--steps must be 1 or more, got {steps}")
 
 
 def _target_number(project: Project, history: dict[str, Applied], to: str | None) -> int | None:
     if to is None:
         return None
-    if not to.isdigit():
-        raise UsageError(f"--to expects a version (digits), got {to!r}")
     if project.find(to) is None and to not in history and not any(int(v) == int(to) for v in history):
         raise UsageError(f"--to {to}: no migration has that version", hint="see `sqlmig status`")
     return int(to)
@@ -109,8 +132,7 @@ def _target_number(project: Project, history: dict[str, Applied], to: str | None
 def plan_apply(project: Project, history: dict[str, Applied], *, to: str | None = None,
                phase: str | None = None) -> Plan:  # fmt: skip
     """Pending migrations in version order, optionally up to a version and/or of one phase."""
-    if phase is not None and phase not in PHASES:
-        raise UsageError(f"--phase must be one of {', '.join(PHASES)}, got {phase!r}")
+    check_options(to=to, phase=phase)
     limit = _target_number(project, history, to)
     applied_numbers = [int(v) for v, r in history.items() if r.status == "applied"]
     newest = max(applied_numbers, default=-1)
@@ -137,10 +159,7 @@ def plan_rollback(project: Project, history: dict[str, Applied], *, steps: int |
 
     Refuses (RefusedError) when a point-of-no-return migration stands in the way.
     """
-    if steps is not None and to is not None:
-        raise UsageError("give --steps or --to, not both")
-    if steps is not None and steps < 1:
-        raise UsageError("--steps must be 1 or more")
+    check_options(to=to, steps=steps)
     applied = sorted((r for r in history.values() if r.status == "applied"), key=lambda r: int(r.version), reverse=True)
     limit = _target_number(project, history, to)
     if limit is not None:

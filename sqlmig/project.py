@@ -17,7 +17,7 @@ from sqlmig.config import Settings
 from sqlmig.errors import ProjectError
 from sqlmig.manifest import Manifest
 from sqlmig.manifest_cache import ManifestCache
-from sqlmig.sql import SqlFile, checksum
+from sqlmig.sql import SqlFile, Statement, checksum
 
 NAME_RE = re.compile(r"^(?P<version>[0-9]+)_(?P<name>[a-z0-9][a-z0-9_]*)$")
 IGNORED = {".gitkeep", ".keep", "README.md", "README"}
@@ -100,6 +100,8 @@ def _scan(folder: Path, suffix: str, display_root: Path, errors: list[str]) -> d
                 "(version: digits; name: lower-case letters, digits and _)"
             )
             continue
+        if path.is_symlink() and not path.exists():  # paired as usual, so only this is said about it
+            errors.append(f"{shown}: symbolic link to {path.readlink()}, which does not exist")
         found[stem] = path
     return found
 
@@ -161,10 +163,12 @@ def read_project(settings: Settings) -> tuple[Project, list[str]]:
         if int(version) in seen:
             errors.append(
                 f"{_display(up_path, root)}: duplicate version {version} "
-                f"(also migrations/{seen[int(version)]}.sql); renumber one of them"
+                f"(also migrations/{seen[int(version)]}.sql); renumber one of them: `sqlmig new --renumber {stem}`"
             )
             continue
         seen[int(version)] = stem
+        if any(not p.exists() for p in (up_path, downs.get(stem, up_path), mans.get(stem, up_path))):
+            continue  # a dangling symbolic link, reported by _scan
         if stem not in mans:
             missing(stem, f"manifests/{stem}.yaml",
                     f"{_display(up_path, root)}: missing manifest manifests/{stem}.yaml")  # fmt: skip
@@ -205,8 +209,8 @@ def load_project_deferred(settings: Settings) -> tuple[Project, ProjectError | N
     if not errors:
         return project, None
     error = ProjectError(
-        f"{len(errors)} problem{'s' if len(errors) != 1 else ''} in the migration files",
-        where=str(settings.project_dir),
+        f"{len(errors)} problem{'s' if len(errors) != 1 else ''} in the migration files of the project at "
+        f"{settings.project_dir.resolve()}",
         details=errors,
         hint="fix the files named above; nothing was run",
     )
@@ -221,10 +225,7 @@ _CHECKED: dict[tuple, list] = {}
 def check_statements(migration: Migration, *, rollback: bool = False) -> list:
     """Split a migration's file and check what can be known before running it (cached per file content).
 
-    Raises ProjectError for: an empty file (unless allow_empty), psql-only syntax,
-    BEGIN/COMMIT written in the file, SET standard_conforming_strings (the split assumes
-    it on), and a statement PostgreSQL refuses inside a transaction block in a
-    `transaction: per-migration` migration.
+    Raises the first of `refusals` as a ProjectError; returns the statements otherwise.
     """
     sql_file = migration.rollback if rollback else migration.up
     if sql_file is None:
@@ -232,39 +233,93 @@ def check_statements(migration: Migration, *, rollback: bool = False) -> list:
     man = migration.manifest
     key = (sql_file.display, sql_file.checksum, man.transactional, man.allow_empty)
     if key not in _CHECKED:
-        _CHECKED[key] = _check(sql_file, migration)
+        problems = refusals(migration, rollback=rollback)
+        if problems:
+            raise problems[0]
+        _CHECKED[key] = sql_file.statements
     return _CHECKED[key]
 
 
-def _check(sql_file: SqlFile, migration: Migration) -> list:
-    statements = sql_file.statements
+def refusals(migration: Migration, *, rollback: bool = False) -> list[ProjectError]:
+    """Everything apply (or rollback) refuses in one of a migration's files before running anything.
+
+    The one list of these rules: apply raises the first, `sqlmig check` reports them all
+    (pre_run_findings). They are: a file that cannot be split (psql-only syntax, bad UTF-8),
+    an empty file (unless allow_empty), BEGIN/COMMIT written in the file, a SET or RESET of
+    standard_conforming_strings other than to on (the split assumes on), and a statement
+    PostgreSQL refuses inside a transaction block in a `transaction: per-migration` migration.
+    """
+    sql_file = migration.rollback if rollback else migration.up
+    if sql_file is None:
+        return []
+    try:
+        statements = sql_file.statements
+    except ProjectError as exc:
+        return [exc]
+    out = []
     if not statements and not migration.manifest.allow_empty:
-        raise ProjectError(
+        out.append(ProjectError(
             "file holds no SQL statements (only comments or whitespace)",
             where=sql_file.display,
             hint="write the change, or set allow_empty: true in the manifest for a placeholder",
-        )
+        ))  # fmt: skip
     for stmt in statements:
         if postgres.is_transaction_control(stmt):
-            raise ProjectError(
+            out.append(ProjectError(
                 f"transaction control in a migration file: {stmt.first_line}",
                 where=stmt.where,
                 hint="remove it: sqlmig wraps each migration in a transaction itself "
                 "(set transaction: none in the manifest to run statements one by one)",
-            )
-        if "STANDARD_CONFORMING_STRINGS" in stmt.keywords[:4] and stmt.keywords[:1] in (("SET",), ("RESET",)):
-            raise ProjectError(
+            ))  # fmt: skip
+        elif changes_string_syntax(stmt):
+            out.append(ProjectError(
                 f"changing standard_conforming_strings in a migration is not supported: {stmt.first_line}",
                 where=stmt.where,
-                hint="sqlmig reads and runs every file with standard_conforming_strings = on; "
-                "write backslash escapes as E'...' strings instead",
-            )
-        reason = postgres.not_in_transaction_reason(stmt)
-        if reason and migration.manifest.transactional:
-            raise ProjectError(
+                hint="sqlmig reads and runs every file with standard_conforming_strings = on (setting it to on "
+                "is allowed); write backslash escapes as E'...' strings instead",
+            ))  # fmt: skip
+        elif (reason := postgres.not_in_transaction_reason(stmt)) and migration.manifest.transactional:
+            out.append(ProjectError(
                 reason,
                 where=stmt.where,
                 hint=f"set transaction: none in {migration.manifest_display}, "
                 "and keep the migration to this one statement so a failure leaves nothing half-done",
-            )
-    return statements
+            ))  # fmt: skip
+    return out
+
+
+_ON = {"on", "true", "yes", "1"}
+
+
+def changes_string_syntax(stmt: Statement) -> bool:
+    """SET standard_conforming_strings to anything but on (off, DEFAULT, a database default of off), or RESET it.
+
+    `SET standard_conforming_strings = on` (pg_dump and Rails' structure.sql start with it;
+    also `TO on`, `'on'`, `true`) is what sqlmig sets itself, so it changes nothing.
+    """
+    words = stmt.keywords
+    if "STANDARD_CONFORMING_STRINGS" not in words[:4] or words[:1] not in (("SET",), ("RESET",)):
+        return False
+    if words[0] == "RESET":
+        return True
+    texts = [t.text for t in stmt.tokens]
+    at = next(i for i, t in enumerate(texts) if t.lower() == "standard_conforming_strings")
+    value = texts[at + 1 :]
+    if value[:1] and value[0].upper() in ("=", "TO"):
+        value = value[1:]
+    return len(value) != 1 or value[0].lower() not in _ON
+
+
+def pre_run_findings(migration: Migration, besides: list | tuple = ()) -> list:
+    """`refusals` of a migration's forward and rollback files as `sqlmig check` findings (check/sql-file),
+    leaving out those at the file and line of an error finding in `besides` (already said there)."""
+    from sqlmig.findings import Finding
+
+    said = {(f.path, f.line) for f in besides if f.severity == "error"}
+    out = []
+    for rollback in (False, True):
+        for exc in refusals(migration, rollback=rollback):
+            path, line, col = [*(exc.where or "").split(":"), "1", "1"][:3]
+            if (path, int(line)) not in said:
+                out.append(Finding("check/sql-file", "error", path, int(line), exc.message, exc.hint, int(col)))
+    return out

@@ -120,6 +120,7 @@ class Runner:
         self.emit = sink
         self.sleep = sleep
         self.before_step = before_step  # e.g. the pg_dump a point of no return asks for (sqlmig.backup)
+        self._pg_major: int | None = None
 
     def run(self, plan: Plan) -> list[StepResult]:
         results = []
@@ -179,8 +180,11 @@ class Runner:
         if server and server.sqlstate == LOCK_NOT_AVAILABLE:
             if attempts:
                 details.append(f"gave up after {attempts} retr{'y' if attempts == 1 else 'ies'} with backoff")
+            blockers = self._blockers(stmt)
+            details += [f"blocked by {b}" for b in blockers]
+            find = "named above" if blockers else "find it in pg_locks / pg_stat_activity"
             hint = (hint + "; " if hint else "") + (
-                "another session holds a conflicting lock: find it in pg_locks / pg_stat_activity, "
+                f"another session holds a conflicting lock ({find}): run when it is done, "
                 "or raise lock_timeout / retries in the manifest")  # fmt: skip
         self.emit(MigrationFailedEvent(step.version, step.name, step.direction, message, rolled_back))
         return MigrationFailed(message, where=where, details=details, server=server, hint=hint)
@@ -207,10 +211,29 @@ class Runner:
             "point_of_no_return": ponr.reason if ponr else None,
         }  # fmt: skip
 
-    def _backoff(self, step: Step, attempt: int, retries: int, exc: Exception) -> None:
+    def _backoff(self, step: Step, attempt: int, retries: int, exc: Exception, stmt: Statement | None) -> None:
         delay = self.settings.retry_backoff * (2 ** (attempt - 1))
-        self.emit(Retrying(step.version, attempt, retries, delay, server_error(exc).message))
+        where, first = (f"{stmt.path}:{stmt.line}", stmt.first_line[:100]) if stmt else ("", "")
+        self.emit(Retrying(step.version, attempt, retries, delay, server_error(exc).message, where, first,
+                           self._blockers(stmt)))  # fmt: skip
         self.sleep(delay)
+
+    def _blockers(self, stmt: Statement | None) -> tuple[str, ...]:
+        """Who holds a lock the statement waited for, read just after its lock_timeout (the holder
+        usually still has it): pid, application, state, for how long, and its query."""
+        import psycopg
+
+        from sqlmig.liveplan import blockers_of
+
+        if stmt is None or self.conn.broken:
+            return ()
+        try:
+            if self._pg_major is None:
+                self._pg_major = self.history.server_info()[0] // 10000
+            return tuple(b.describe() for b in blockers_of(self.conn, stmt, self._pg_major))
+        except psycopg.Error:  # a catalog read must never turn a retry into a failure
+            self.history.abort()
+            return ()
 
     # ------------------------------------------------------------------ apply
     def apply_step(self, step: Step) -> StepResult:
@@ -257,7 +280,7 @@ class Runner:
             except (psycopg.Error, _VerifyFailed) as exc:
                 if getattr(exc, "sqlstate", None) == LOCK_NOT_AVAILABLE and attempt < retries:
                     attempt += 1
-                    self._backoff(step, attempt, retries, exc)
+                    self._backoff(step, attempt, retries, exc, current)
                     continue
                 ms = int((time.perf_counter() - t0) * 1000)
                 self._record_failure(step, statements, 0, ms, self._error_text(current, exc))
@@ -301,7 +324,7 @@ class Runner:
                         retryable = exc.sqlstate == LOCK_NOT_AVAILABLE and "CONCURRENTLY" not in stmt.keywords
                         if retryable and attempt < retries:
                             attempt += 1
-                            self._backoff(step, attempt, retries, exc)
+                            self._backoff(step, attempt, retries, exc, stmt)
                             continue
                         ms = int((time.perf_counter() - t0) * 1000)
                         self._record_failure(step, statements, i, ms, self._error_text(stmt, exc))
@@ -384,7 +407,7 @@ class Runner:
             except psycopg.Error as exc:
                 if transactional and exc.sqlstate == LOCK_NOT_AVAILABLE and attempt < retries:
                     attempt += 1
-                    self._backoff(step, attempt, retries, exc)
+                    self._backoff(step, attempt, retries, exc, current)
                     continue
                 if not self.conn.broken:
                     self.history.rollback_failed(step.version, self._error_text(current, exc))

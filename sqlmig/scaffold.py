@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlmig.config import Settings
 from sqlmig.errors import UsageError
+from sqlmig.events import Note, Sink, discard
 from sqlmig.integrity import write_sum
 from sqlmig.planner import PHASES
 from sqlmig.project import NAME_RE
@@ -74,30 +75,50 @@ def existing_versions(settings: Settings) -> list[str]:
     return versions
 
 
-def next_version(versions: list[str], *, sequential: bool, now: datetime | None = None) -> str:
+_STAMP = "%Y%m%d%H%M%S"
+
+
+def next_version(versions: list[str], *, sequential: bool, now: datetime | None = None,
+                 emit: Sink = discard) -> str:  # fmt: skip
     """The next version: follows the project's numbering (sequential or timestamp), never reusing one.
 
     With no migrations yet, `sequential` picks 00001; otherwise a UTC timestamp. A project
-    whose versions are short numbers stays sequential, padded to its current width.
+    whose versions are short numbers stays sequential, padded to its current width. In a
+    timestamp project `sequential` is refused: newest+1 is not a timestamp. When the clock is
+    not past the newest version, the next second after it is used, with a Note saying so.
     """
     numbers = [int(v) for v in versions]
     newest = max(numbers, default=0)
-    uses_sequential = sequential or (versions and all(len(v) < 14 for v in versions))
-    if uses_sequential:
+    timestamps = any(len(v) >= 14 for v in versions)
+    if sequential and timestamps:
+        raise UsageError(
+            f"--sequential: this project numbers its migrations by UTC timestamp (newest: {newest}); "
+            f"{newest + 1} would not be one",
+            hint="leave out --sequential: `sqlmig new` follows the project's numbering",
+        )
+    if sequential or (versions and not timestamps):
         width = max((len(v) for v in versions), default=5)
         return str(newest + 1).zfill(width)
-    stamp = int((now or datetime.now(UTC)).strftime("%Y%m%d%H%M%S"))
-    return str(max(stamp, newest + 1))
+    clock = (now or datetime.now(UTC)).strftime(_STAMP)
+    if int(clock) > newest:
+        return clock
+    try:
+        after = (datetime.strptime(str(newest), _STAMP) + timedelta(seconds=1)).strftime(_STAMP)
+    except ValueError:  # the newest version is not a real timestamp: go one past it
+        after = str(newest + 1)
+    emit(Note("warning", f"the newest migration's version {newest} is not before the clock ({clock} UTC), "
+                         f"so the new one is {after}: check that clock, or that version"))  # fmt: skip
+    return after
 
 
 def create_migration(settings: Settings, name: str, *, phase: str = "expand",
-                     sequential: bool = False) -> list[Path]:  # fmt: skip
+                     sequential: bool = False, emit: Sink = discard) -> list[Path]:  # fmt: skip
     """Write migrations/, rollback/ and manifests/ files for a new migration; return their paths."""
     if not re.fullmatch(r"[a-z0-9][a-z0-9_]*", name):
         raise UsageError(f"invalid migration name {name!r}", hint="use lower-case letters, digits and _")
     if phase not in PHASES:
         raise UsageError(f"--phase must be one of {', '.join(PHASES)}, got {phase!r}")
-    version = next_version(existing_versions(settings), sequential=sequential)
+    version = next_version(existing_versions(settings), sequential=sequential, emit=emit)
     stem = f"{version}_{name}"
     files = [
         (settings.migrations_dir / f"{stem}.sql", FORWARD),
@@ -114,11 +135,13 @@ def create_migration(settings: Settings, name: str, *, phase: str = "expand",
     return [p for p, _ in files]
 
 
-def renumber_migration(settings: Settings, which: str, *, sequential: bool = False) -> list[tuple[Path, Path]]:
+def renumber_migration(settings: Settings, which: str, *, sequential: bool = False,
+                       emit: Sink = discard) -> list[tuple[Path, Path]]:  # fmt: skip
     """Move a migration's three files to the next version (after every other one); update migrations.sum.
 
     `which` is a version ('00009', '9') or a stem ('00009_add_x', needed when a merge left
-    two migrations with one version). Returns (old path, new path) per moved file.
+    two migrations with one version). The old stem in each file's leading comment lines (the
+    templates' header) becomes the new one. Returns (old path, new path) per moved file.
     """
     ups = {p.stem: p for p in settings.migrations_dir.glob("*.sql") if NAME_RE.match(p.stem)}
     matches = [s for s in ups if s == which or (which.isdigit() and int(NAME_RE.match(s)["version"]) == int(which))]
@@ -133,7 +156,7 @@ def renumber_migration(settings: Settings, which: str, *, sequential: bool = Fal
     twins = [s for s in ups if int(NAME_RE.match(s)["version"]) == int(old_version)]
     if int(old_version) == max(int(v) for v in versions) and len(twins) == 1:
         raise UsageError(f"{stem} is already the newest migration; nothing to renumber")
-    new_stem = f"{next_version(versions, sequential=sequential)}_{name}"
+    new_stem = f"{next_version(versions, sequential=sequential, emit=emit)}_{name}"
     moves = []
     for folder, suffix in ((settings.migrations_dir, ".sql"), (settings.rollback_dir, ".sql"),
                            (settings.manifests_dir, ".yaml")):  # fmt: skip
@@ -141,5 +164,22 @@ def renumber_migration(settings: Settings, which: str, *, sequential: bool = Fal
             moves.append((folder / f"{stem}{suffix}", folder / f"{new_stem}{suffix}"))
     for old, new in moves:
         old.rename(new)
+        _rename_in_header(new, stem, new_stem)
     write_sum(settings.project_dir)
     return moves
+
+
+def _rename_in_header(path: Path, old: str, new: str) -> None:
+    """Replace the old stem with the new one in the file's leading comment lines (`--` or `#`), byte for
+    byte elsewhere; the SQL itself is never touched."""
+    raw = path.read_bytes()
+    lines = raw.splitlines(keepends=True)
+    changed = False
+    for i, line in enumerate(lines):
+        if not line.lstrip().startswith((b"--", b"#")):
+            break
+        if old.encode() in line:
+            lines[i] = line.replace(old.encode(), new.encode())
+            changed = True
+    if changed:
+        path.write_bytes(b"".join(lines))

@@ -189,6 +189,15 @@ def _psql_only_problems(group: list[Any], text: str, path: str) -> Iterator[Proj
             command = text[tok.start : tok.start + 30].split(None, 1)[0]
             meta_end = text.find("\n", tok.start)
             meta_end = len(text) if meta_end < 0 else meta_end
+            if command in ("\\restrict", "\\unrestrict"):
+                yield ProjectError(
+                    f"psql meta-command {command} is not supported: this is pg_dump output (pg_dump 17.6, 16.10, "
+                    "15.14, 14.19, 13.22 and later write \\restrict/\\unrestrict lines for psql)",
+                    where=at(tok),
+                    hint="delete the \\restrict line at the top and the \\unrestrict line at the end; "
+                    "the SQL between them runs as it is",
+                )
+                continue
             yield ProjectError(
                 f"psql meta-command {command} is not supported (sqlmig sends SQL to the server, not to psql)",
                 where=at(tok),

@@ -128,10 +128,11 @@ def scratch_database(settings: Settings, scratch_url: str | None) -> Iterator[tu
     from psycopg import sql
     from psycopg.conninfo import make_conninfo
 
-    from sqlmig.db import mask_url, start_embedded
+    from sqlmig.db import check_url, mask_url, start_embedded
 
     server = None
     if scratch_url:
+        check_url(scratch_url)  # a password libpq would misread: refused before it reaches any server
         admin, shown = scratch_url, mask_url(scratch_url)
     else:
         server = start_embedded(settings.project_dir / settings.embedded_dir)

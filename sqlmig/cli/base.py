@@ -7,6 +7,7 @@ The CLI is the only layer that prints: results go to stdout, progress and the
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from enum import Enum
@@ -68,15 +69,30 @@ def _root(
 
 
 def err(line: str = "") -> None:
-    print(line, file=sys.stderr, flush=True)
+    _write(line, sys.stderr)
 
 
 def out(line: str = "") -> None:
-    print(line, flush=True)
+    _write(line, sys.stdout)
 
 
 def out_json(obj: Any) -> None:
-    print(json.dumps(obj, default=str), flush=True)
+    _write(json.dumps(obj, default=str), sys.stdout)
+
+
+def _write(line: str, stream: Any) -> None:
+    """Print one line. When the reader has gone (`sqlmig status | head`), the rest of the stream goes
+    to /dev/null and the command carries on: a closed pipe never cuts a migration in half, and the
+    exit code stays the command's own (README, "Exit codes")."""
+    try:
+        print(line, file=stream, flush=True)
+    except BrokenPipeError:
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):  # not a real file descriptor (a test's captured stream)
+            pass
 
 
 def run(fmt: Format | str, fn: Callable[[], int | None]) -> None:

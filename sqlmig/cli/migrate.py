@@ -22,7 +22,7 @@ from sqlmig.cli.base import (
     run,
     settings_for,
 )
-from sqlmig.cli.render import plan_text, plan_to_dict, sink_for
+from sqlmig.cli.render import plan_text, plan_to_dict, render_text, sink_for
 
 To = Annotated[str | None, typer.Option("--to", help="Target version.", show_default=False)]
 Phase = Annotated[
@@ -35,6 +35,13 @@ def _migrator(settings, fmt: str):
 
     m = Migrator(settings, sink_for(fmt))
     return m
+
+
+def check_options(**options) -> None:
+    """--to, --phase, --steps checked before connecting (or starting the embedded server)."""
+    from sqlmig.planner import check_options as check
+
+    check(**options)
 
 
 def _announce(m) -> None:
@@ -81,6 +88,7 @@ def plan(
     """Show what apply (or rollback) would run, in order. Changes nothing in the database."""
 
     def body() -> int:
+        check_options(to=to, phase=None if rollback else phase, steps=steps if rollback else None)
         settings = settings_for(project, database_url)
         with _migrator(settings, fmt.value) as m:
             _announce(m)
@@ -109,6 +117,7 @@ def apply(
     """Apply pending migrations in version order, each all-or-nothing, under the migration lock."""
 
     def body() -> int:
+        check_options(to=to, phase=phase)
         settings = settings_for(project, database_url, lock_wait=lock_wait)
         with _migrator(settings, fmt.value) as m:
             _announce(m)
@@ -145,6 +154,7 @@ def rollback(
     """Roll back applied migrations newest first; refuses to cross a point of no return."""
 
     def body() -> int:
+        check_options(to=to, steps=steps)
         settings = settings_for(project, database_url, lock_wait=lock_wait)
         with _migrator(settings, fmt.value) as m:
             _announce(m)
@@ -236,7 +246,8 @@ def new(
     ] = None,
     phase: Annotated[str, typer.Option("--phase", help="expand, migrate or contract.")] = "expand",
     sequential: Annotated[
-        bool, typer.Option("--sequential", help="Number 00001, 00002… instead of a YYYYMMDDHHMMSS timestamp.")
+        bool, typer.Option("--sequential", help="In a new project: number 00001, 00002… instead of YYYYMMDDHHMMSS "
+                           "timestamps (later ones follow the project's numbering; a timestamp project refuses it).")
     ] = False,
     renumber: Annotated[
         str | None,
@@ -255,12 +266,12 @@ def new(
         if renumber is not None:
             if name is not None:
                 raise UsageError("give a NAME or --renumber VERSION, not both")
-            for old, moved in renumber_migration(settings, renumber, sequential=sequential):
+            for old, moved in renumber_migration(settings, renumber, sequential=sequential, emit=render_text):
                 out(f"{old.relative_to(settings.project_dir)} -> {moved.relative_to(settings.project_dir)}")
             return 0
         if name is None:
             raise UsageError("missing NAME", hint="sqlmig new add_orders (or sqlmig new --renumber VERSION)")
-        for path in create_migration(settings, name, phase=phase, sequential=sequential):
+        for path in create_migration(settings, name, phase=phase, sequential=sequential, emit=render_text):
             out(str(path))
         return 0
 

@@ -30,7 +30,10 @@ def render_text(e: ev.Event) -> None:
             what = "restores the captured rows, in slices" + (f"; then {what}" if e.statements else "")
         err(f"{arrow} {e.version}_{e.name} ({what})")
     elif isinstance(e, ev.Retrying):
-        err(f"  lock timeout ({e.reason}); retry {e.attempt}/{e.of} in {e.delay_s:g}s")
+        what = f" at {e.where} ({e.statement})" if e.where else ""
+        err(f"  lock timeout{what}: {e.reason}; retry {e.attempt}/{e.of} in {e.delay_s:g}s")
+        for blocker in e.blockers:
+            err(f"    blocked by {blocker}")
     elif isinstance(e, ev.MigrationDone):
         verb = "applied" if e.direction == "up" else "rolled back"
         err(f"  {verb} {e.version}_{e.name} in {e.duration_ms} ms")

@@ -46,6 +46,57 @@ def test_password_never_appears_in_connection_failures(project, cli, url, source
         assert "***" in res.stderr
 
 
+# Passwords with characters a URL reserves, written unencoded: libpq reads the userinfo up to the
+# first '@' before any '/', so a '/' or a second '@' makes it take part of the password for a host,
+# port or database name, which its error messages then echo. `?` and `#` it reads correctly.
+MISPARSED = ["Secret/Part2", "p@ss:w/rd#1", "Se@cret99"]
+READ_RIGHT = ["Secret#Part2", "Sec?ret", "Sec?ret#x:y"]
+
+
+def _fragments(password: str) -> set[str]:
+    """The password and every piece of it (3+ characters) between reserved characters."""
+    return {password} | {p for p in re.split(r"[/@#?:]", password) if len(p) >= 3}
+
+
+@pytest.mark.parametrize("password", MISPARSED + READ_RIGHT)
+@pytest.mark.parametrize("source", ["flag", "env"])
+def test_passwords_with_reserved_characters_never_leak(project, cli, password, source):
+    project.add("00001_t", "CREATE TABLE t (a int);")
+    url = f"postgresql://postgres:{password}@127.0.0.1:1/shop"
+    for args in (["status"], ["apply", "--format", "json"], ["plan"], ["rollback", "--yes"]):
+        args = [*args, "--project", str(project.root)]
+        res = cli(*args, "--database-url", url) if source == "flag" else cli(*args, env={"DATABASE_URL": url})
+        output = res.stderr + res.stdout
+        assert not [f for f in _fragments(password) if f in output], output
+        assert "Traceback" not in output and "su***" not in output
+        if password in MISPARSED:  # refused before libpq sees it: nothing echoed, and how to fix it
+            assert res.returncode == 2, output
+            assert "postgresql://postgres:***@127.0.0.1:1/shop" in res.stderr
+            assert "percent-encode" in res.stderr and "%2F" in res.stderr and "%40" in res.stderr
+        else:
+            assert res.returncode == 1, output
+            assert "error: cannot connect to postgresql://postgres:***@127.0.0.1:1/shop" in res.stderr
+            assert "Connection refused" in res.stderr
+
+
+def test_a_scratch_url_libpq_would_misread_is_refused_too(project, cli):
+    project.add("00001_t", "CREATE TABLE t (a int);")
+    res = cli("verify", "--scratch-url", "postgresql://postgres:Secret/Part2@127.0.0.1:1/x", "-p", str(project.root))
+    assert res.returncode == 2, res.stderr
+    assert "cannot tell where the password ends" in res.stderr
+    assert "Secret" not in res.stderr + res.stdout and "Part2" not in res.stderr + res.stdout
+
+
+def test_a_password_with_question_mark_and_hash_connects_and_is_masked(project, database_url, cli):
+    info = psycopg.conninfo.conninfo_to_dict(database_url)
+    url = f"postgresql://postgres:Sec?ret#x@/{info['dbname']}?host={info['host']}"
+    project.add("00001_t", "CREATE TABLE t (a int);")
+    res = cli("apply", "--database-url", url, "--project", str(project.root))
+    assert res.returncode == 0, res.stderr
+    assert f"using postgresql://postgres:***@/{info['dbname']}?host={info['host']}" in res.stderr
+    assert "Sec" not in res.stderr + res.stdout
+
+
 def test_password_is_masked_when_the_connection_works(project, database_url, cli):
     info = psycopg.conninfo.conninfo_to_dict(database_url)
     url = f"postgresql://postgres:{SECRET}@/{info['dbname']}?host={info['host']}"
@@ -192,6 +243,91 @@ def test_new_uses_a_timestamp_in_a_fresh_project(tmp_path, cli):
     assert len(version) == 14 and abs(int(version) - int(datetime.now(UTC).strftime("%Y%m%d%H%M%S"))) < 10000
     res = cli("new", "second", "--project", str(tmp_path))
     assert int(res.stdout.split("/migrations/")[1].split("_")[0]) > int(version)
+
+
+def _with_stdout_closed(*args: str) -> tuple[int, str]:
+    """Run sqlmig with its stdout a pipe whose reader has already gone, as in `sqlmig status | head -0`."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SQLMIG_DATABASE_URL")}
+    proc = subprocess.Popen([sys.executable, "-m", "sqlmig", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    proc.stdout.close()
+    stderr = proc.stderr.read()
+    return proc.wait(timeout=120), stderr
+
+
+def test_a_closed_stdout_pipe_ends_quietly_and_a_migration_still_completes(project, database_url, db):
+    code, stderr = _with_stdout_closed("lint", "--list-rules")
+    assert (code, stderr) == (0, "")
+    for n in range(1, 4):
+        project.add(f"0000{n}_t{n}", f"CREATE TABLE t{n} (a int);", f"DROP TABLE t{n};")
+    code, stderr = _with_stdout_closed("apply", "--format", "json", "-d", database_url, "-p", str(project.root))
+    assert code == 0 and "Broken pipe" not in stderr and "error" not in stderr, stderr
+    assert db.execute("SELECT count(*) FROM sqlmig_history WHERE status = 'applied'").fetchone()[0] == 3
+    code, stderr = _with_stdout_closed("status", "-d", database_url, "-p", str(project.root))
+    assert code == 0 and "Broken pipe" not in stderr and "error" not in stderr, stderr
+
+
+def test_an_embedded_server_that_does_not_start_is_one_short_error(cli):
+    """No library log, no pg_ctl command line, no platformdirs warning: sqlmig's error with the log's last lines."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    root = Path(tempfile.mkdtemp(prefix="sqlmig-test-badpg-"))  # not under pytest's 0700 basetemp (see conftest)
+    try:
+        root.chmod(0o755)
+        (root / "migrations").mkdir()
+        (root / ".sqlmig" / "pgdata").mkdir(parents=True)
+        (root / ".sqlmig" / "pgdata" / "PG_VERSION").write_text("18\n")  # "initialised", but no configuration
+        res = cli("status", "--project", str(root), env={"XDG_RUNTIME_DIR": ""})
+        assert res.returncode == 1, res.stderr
+        lines = res.stderr.splitlines()
+        assert lines[0] == "error: the embedded PostgreSQL did not start (pg_ctl exited with status 1)", res.stderr
+        assert lines[1] == f"  last lines of {root}/.sqlmig/pgdata/log:"
+        assert "postgresql.conf" in res.stderr and len(lines) <= 13
+        for noise in ("Failed postgres command", "Showing contents", "Warning", "Traceback", "pginstall/bin"):
+            assert noise not in res.stderr
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["apply", "--phase", "bogus"], "--phase must be one of expand, migrate, contract, got 'bogus'"),
+        (["plan", "--phase", "bogus"], "--phase must be one of"),
+        (["rollback", "--steps", "0"], "--steps must be 1 or more, got 0"),
+        (["plan", "--rollback", "--steps", "0"], "--steps must be 1 or more, got 0"),
+        (["rollback", "--steps", "1", "--to", "3"], "give --steps or --to, not both"),
+        (["apply", "--to", "abc"], "--to expects a version (digits), got 'abc'"),
+        (["apply", "--lock-wait", "-1"], "--lock-wait / lock_wait (seconds; 0: try the lock once) must be 0 or more"),
+    ],
+)
+def test_bad_options_are_refused_before_connecting(project, cli, args, message):
+    """No connection attempt and no embedded server started for a flag that cannot be right."""
+    project.add("00001_t", "CREATE TABLE t (a int);")
+    res = cli(*args, "--project", str(project.root))  # no URL: the embedded server would start
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.startswith(f"error: {message}"), res.stderr
+    assert not (project.root / ".sqlmig").exists()
+    res = cli(*args, "--project", str(project.root), "--database-url", "postgresql://u:pw1234@127.0.0.1:1/x")
+    assert res.returncode == 2 and "cannot connect" not in res.stderr, res.stderr
+
+
+def test_new_refuses_sequential_in_a_timestamp_project_and_a_missing_project_folder(tmp_path, cli):
+    assert cli("new", "first", "--project", str(tmp_path)).returncode == 0
+    res = cli("new", "second", "--sequential", "--project", str(tmp_path))
+    assert res.returncode == 2
+    assert "--sequential: this project numbers its migrations by UTC timestamp" in res.stderr
+    assert len(list((tmp_path / "migrations").iterdir())) == 1
+    res = cli("new", "x", "--project", str(tmp_path / "missing"))
+    assert res.returncode == 2
+    assert res.stderr.startswith(f"error: project folder {tmp_path / 'missing'} does not exist"), res.stderr
+    assert "pass --project" not in res.stderr
 
 
 def test_help_and_version(cli):

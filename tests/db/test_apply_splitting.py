@@ -9,6 +9,7 @@ same results.
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -162,6 +163,58 @@ def test_database_default_standard_conforming_strings_off_does_not_change_the_sp
     assert dict(db.execute("SELECT k, v FROM vals").fetchall()) == {"scs": "C:\\", "b": "x;y"}
 
 
+# The head of a pg_dump file (and of Rails' structure.sql): its SET standard_conforming_strings = on
+# is what sqlmig sets itself.
+PG_DUMP_HEAD = """--
+-- PostgreSQL database dump
+--
+
+SET statement_timeout = 0;
+SET lock_timeout = 0;
+SET idle_in_transaction_session_timeout = 0;
+SET client_encoding = 'UTF8';
+SET standard_conforming_strings = on;
+SELECT pg_catalog.set_config('search_path', '', false);
+SET check_function_bodies = false;
+SET xmloption = content;
+SET client_min_messages = warning;
+SET row_security = off;
+
+CREATE TABLE public.dumped (id integer NOT NULL, note text);
+INSERT INTO public.dumped VALUES (1, 'C:\\');
+"""
+
+
+@pytest.mark.parametrize(
+    "setting",
+    ["", "SET standard_conforming_strings TO on;\n", "SET standard_conforming_strings = 'on';\n",
+     "set session standard_conforming_strings = true;\n", "SET LOCAL standard_conforming_strings TO 1;\n"],
+)  # fmt: skip
+def test_setting_standard_conforming_strings_on_is_allowed(project, database_url, db, cli, setting):
+    project.add("00001_dump", PG_DUMP_HEAD + setting, "DROP TABLE public.dumped;")
+    for command in ("check", "plan", "apply"):
+        args = [command, "--project", str(project.root)] + (["-d", database_url] if command != "check" else [])
+        res = cli(*args)
+        assert res.returncode == 0, res.stdout + res.stderr
+    assert db.execute("SELECT note FROM public.dumped").fetchone()[0] == "C:\\"
+
+
+def test_check_reports_what_apply_refuses(project, cli):
+    """`sqlmig check` reports the standard_conforming_strings refusal apply would raise, once each."""
+    project.add("00001_off", "CREATE TABLE t (a int);\nSET standard_conforming_strings = off;\n")
+    project.add("00002_reset", "CREATE TABLE u (a int);", "DROP TABLE u;\nRESET standard_conforming_strings;\n")
+    project.add("00003_txn", "BEGIN;\nCREATE TABLE v (a int);\nCOMMIT;\n")
+    res = cli("check", "--project", str(project.root), "--format", "json")
+    assert res.returncode == 2, res.stderr
+    found = [(f["path"], f["line"], f["rule"]) for f in json.loads(res.stdout)["findings"] if f["severity"] == "error"]
+    assert ("migrations/00001_off.sql", 2, "check/sql-file") in found
+    assert ("rollback/00002_reset.sql", 2, "check/sql-file") in found
+    assert [f for f in found if f[0] == "migrations/00003_txn.sql"] == [
+        ("migrations/00003_txn.sql", 1, "check/transaction-control"),
+        ("migrations/00003_txn.sql", 3, "check/transaction-control"),
+    ]  # said once, by the agreement, not again as what apply refuses
+
+
 @pytest.mark.parametrize(
     ("sql", "line", "message"),
     [
@@ -173,6 +226,9 @@ def test_database_default_standard_conforming_strings_off_does_not_change_the_sp
         ("SELECT 1;\nSELECT :'var';\n", 2, "psql variable :'var'"),
         ("CREATE TABLE t (a int);\nBEGIN;\nINSERT INTO t VALUES (1);\nCOMMIT;\n", 2, "transaction control"),
         ("SELECT 1;\nSET standard_conforming_strings = off;\n", 2, "standard_conforming_strings"),
+        ("SELECT 1;\nRESET standard_conforming_strings;\n", 2, "standard_conforming_strings"),
+        ("SELECT 1;\nSET standard_conforming_strings TO DEFAULT;\n", 2, "standard_conforming_strings"),
+        ("\\restrict AbC123\nSELECT 1;\n", 1, "this is pg_dump output"),
         ("CREATE TABLE t (a int);\nSELECT 'unterminated;\nSELECT 2;\n", 2, "unterminated string"),
         ("CREATE TABLE t (a int);\n\nDO $fn$ BEGIN END $f$;\n", 3, "unterminated dollar quote"),
         ("CREATE TABLE t (a int);\n/* open /* nested */ still open\n", 2, "unterminated block comment"),

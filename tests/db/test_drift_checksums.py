@@ -109,3 +109,29 @@ def test_repair_forgets_migrations_whose_files_were_deleted_on_purpose(applied, 
     assert res.stdout.splitlines() == ["00003_c: files are gone; removed its history row", "repair: 1 change"]
     assert _run(cli, applied, database_url, "apply").returncode == 0
     assert db.execute("SELECT count(*) FROM sqlmig_history").fetchone()[0] == 2
+
+
+def test_an_edited_applied_migration_is_named_before_the_sum_mismatch(applied, database_url, db, cli):
+    """With migrations.sum, editing an applied file is drift first; `sqlmig hash` is advice for new files only."""
+    root = applied.root
+    assert cli("hash", "--project", str(root)).returncode == 0
+    (root / "migrations" / "00002_b.sql").write_text("CREATE TABLE b (x bigint);")
+    for args in (["apply"], ["apply", "--dry-run"]):
+        res = _run(cli, applied, database_url, *args)
+        assert res.returncode == 3, res.stderr
+        first_error = next(line for line in res.stderr.splitlines() if line.startswith("error:"))
+        assert first_error == "error: 1 applied migration differs from its files"
+        assert "00002_b: changed: migrations/00002_b.sql" in res.stderr
+        assert "an applied migration was edited: restore it" in res.stderr
+        assert "do not match migrations.sum" not in res.stderr
+
+    (root / "migrations" / "00002_b.sql").write_text("CREATE TABLE b (x int);")  # restored
+    applied.add("00004_d", "CREATE TABLE d (x int);", down="DROP TABLE d;")  # new, not hashed yet
+    res = _run(cli, applied, database_url, "apply")
+    assert res.returncode == 3
+    assert "migrations.sum: the migration files do not match migrations.sum" in res.stderr
+    assert "migrations/00004_d.sql: is not listed in migrations.sum" in res.stderr
+    assert "run `sqlmig hash`" in res.stderr
+    assert db.execute("SELECT to_regclass('d')").fetchone()[0] is None
+    assert cli("hash", "--project", str(root)).returncode == 0
+    assert _run(cli, applied, database_url, "apply").returncode == 0

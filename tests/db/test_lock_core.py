@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -92,7 +93,8 @@ def test_lock_timeout_retries_with_backoff_until_the_conflicting_lock_is_release
         blocker.close()
     _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
-    assert "lock timeout (canceling statement due to lock timeout); retry 1/8 in 0.2s" in err
+    assert ("lock timeout at migrations/00001_busy.sql:1 (ALTER TABLE busy ADD COLUMN b int): canceling statement "
+            "due to lock timeout; retry 1/8 in 0.2s") in err  # fmt: skip
     assert db.execute("SELECT count(*) FROM information_schema.columns WHERE table_name = 'busy'").fetchone()[0] == 2
     assert db.execute("SELECT status FROM sqlmig_history").fetchone()[0] == "applied"
 
@@ -102,11 +104,20 @@ def test_lock_timeout_gives_up_cleanly_after_the_retries(project, database_url, 
     (project.root / "sqlmig.toml").write_text("retry_backoff = 0.05\n")
     project.add("00001_busy", "CREATE TABLE other (a int);\nALTER TABLE busy ADD COLUMN b int;",
                 manifest={"lock_timeout": "50ms", "retries": 2})  # fmt: skip
-    with psycopg.connect(database_url) as blocker:
+    with psycopg.connect(database_url, application_name="report-job") as blocker:
         blocker.execute("LOCK TABLE busy IN ACCESS SHARE MODE")
+        pid = blocker.info.backend_pid
         res = cli("apply", "--database-url", database_url, "--project", str(project.root))
         blocker.rollback()
     assert res.returncode == 1
+    # each retry says which statement waited and for whom: the session holding the conflicting lock
+    retries = [line for line in res.stderr.splitlines() if "retry " in line]
+    assert len(retries) == 2 and all("at migrations/00001_busy.sql:2 (ALTER TABLE busy ADD COLUMN b int)" in r
+                                     for r in retries), res.stderr  # fmt: skip
+    blocked = f"blocked by pid {pid} (report-job, user "
+    assert res.stderr.count(blocked) == 3, res.stderr  # after each retry, and in the final error
+    assert "idle in transaction" in res.stderr
+    assert "holds ACCESS SHARE: LOCK TABLE busy IN ACCESS SHARE MODE" in res.stderr
     assert "migrations/00001_busy.sql:2: statement failed: ALTER TABLE busy ADD COLUMN b int" in res.stderr
     assert "55P03: canceling statement due to lock timeout" in res.stderr
     assert "gave up after 2 retries with backoff" in res.stderr
@@ -114,3 +125,20 @@ def test_lock_timeout_gives_up_cleanly_after_the_retries(project, database_url, 
     assert db.execute("SELECT to_regclass('other')").fetchone()[0] is None  # the whole attempt rolled back
     status, error = db.execute("SELECT status, error FROM sqlmig_history").fetchone()
     assert status == "failed" and "55P03" in error
+
+
+def test_a_transaction_none_retry_names_the_statement_and_blocker_in_json(project, database_url, db, cli):
+    db.execute("CREATE TABLE busy (a int)")
+    (project.root / "sqlmig.toml").write_text("retry_backoff = 0.05\n")
+    project.add("00002_alter", "\nALTER TABLE busy ADD COLUMN b int;\n",
+                manifest={"lock_timeout": "50ms", "retries": 1, "transaction": "none"})  # fmt: skip
+    with psycopg.connect(database_url, application_name="report-job") as blocker:
+        blocker.execute("LOCK TABLE busy IN ACCESS SHARE MODE")
+        res = cli("apply", "--format", "json", "--database-url", database_url, "--project", str(project.root))
+        blocker.rollback()
+    assert res.returncode == 1
+    events = [json.loads(line) for line in res.stdout.splitlines()]
+    (retry,) = [e for e in events if e.get("event") == "retrying"]
+    assert retry["where"] == "migrations/00002_alter.sql:2"
+    assert retry["statement"] == "ALTER TABLE busy ADD COLUMN b int"
+    assert len(retry["blockers"]) == 1 and "(report-job, user " in retry["blockers"][0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sqlmig.config import load_settings
-from sqlmig.db import _secrets, mask_url
+from sqlmig.db import _secrets, check_url, mask_url
 from sqlmig.errors import UsageError
 
 
@@ -76,8 +76,25 @@ def test_bad_configuration_is_a_usage_error_naming_the_file(tmp_path, content, m
 
 
 def test_missing_project_directory(tmp_path):
-    with pytest.raises(UsageError, match="project directory not found"):
+    with pytest.raises(UsageError, match="project folder .*nope does not exist") as info:
         load_settings(tmp_path / "nope")
+    assert "pass --project" not in info.value.render()  # the user did; say what is wrong with it
+    (tmp_path / "file").write_text("")
+    with pytest.raises(UsageError, match="is not a folder"):
+        load_settings(tmp_path / "file")
+
+
+@pytest.mark.parametrize(("flags", "env", "message"), [
+    ({"lock_wait": -1.0}, {}, "--lock-wait / lock_wait (seconds; 0: try the lock once) must be 0 or more, got -1"),
+    ({}, {"SQLMIG_LOCK_WAIT": "-0.5"}, "must be 0 or more, got -0.5"),
+])  # fmt: skip
+def test_a_negative_lock_wait_is_refused(tmp_path, monkeypatch, flags, env, message):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(UsageError) as info:
+        load_settings(tmp_path, **flags)
+    assert info.value.message.endswith(message)
+    assert load_settings(tmp_path, lock_wait=0.0).lock_wait == 0
 
 
 @pytest.mark.parametrize(
@@ -90,6 +107,12 @@ def test_missing_project_directory(tmp_path):
         ("host=h user=u password=secret dbname=db", "host=h user=u password=*** dbname=db"),
         ("host=h password = 'sec ret' dbname=db", "host=h password = *** dbname=db"),
         ("postgresql://u@h/db", "postgresql://u@h/db"),
+        # unencoded reserved characters in the password: everything up to the last @ is userinfo
+        ("postgresql://postgres:Secret/Part2@h:5515/ex1", "postgresql://postgres:***@h:5515/ex1"),
+        ("postgresql://postgres:Secret#Part2@h/ex1", "postgresql://postgres:***@h/ex1"),
+        ("postgresql://postgres:Sec?ret@h/ex1", "postgresql://postgres:***@h/ex1"),
+        ("postgresql://postgres:p@ss:w/rd#1@h/ex1", "postgresql://postgres:***@h/ex1"),
+        ("postgresql://u@h/db?sslmode=require&password=a#b", "postgresql://u@h/db?sslmode=require&password=***"),
     ],
 )
 def test_mask_url(url, shown):
@@ -101,9 +124,37 @@ def test_mask_url(url, shown):
     [
         ("postgresql://u:secret@h/db", {"secret"}),
         ("postgresql://u:p%40ss@h/db", {"p%40ss", "p@ss"}),
-        ("postgresql://u@h/db?password=a%20b", {"a b", "a%20b"}),
+        ("postgresql://u@h/db?password=ab%20cd", {"ab cd", "ab%20cd"}),
+        ("postgresql://u:Sec?ret#x@h/db", {"Sec?ret#x"}),
         ("host=h password='sec ret' dbname=db", {"sec ret"}),
     ],
 )
 def test_secrets_to_scrub_include_the_decoded_password(url, secrets):
     assert secrets <= set(_secrets(url))
+
+
+def test_short_passwords_are_not_scrubbed_letter_by_letter():
+    """Replacing a one-letter password everywhere garbled libpq's text ('Servname not su***orted')."""
+    assert _secrets("postgresql://u:p@h/db") == []
+    assert _secrets("host=h password=abc") == []
+
+
+@pytest.mark.parametrize(
+    ("url", "refused"),
+    [
+        ("postgresql://postgres:Secret/Part2@h/ex1", True),
+        ("postgresql://postgres:p@ss@h/ex1", True),
+        ("postgresql://u:pw@h/db?application_name=a@b", True),  # ambiguous: the @ must be %40
+        ("postgresql://postgres:Sec?ret#x@h/ex1", False),  # libpq reads ? and # in the userinfo right
+        ("postgresql://postgres:p%40ss%2Fx@h/ex1", False),
+        ("postgresql://u@h/db?application_name=a@b", False),  # no password to misread
+        ("host=h password=a/b@c", False),
+    ],
+)
+def test_check_url_refuses_urls_libpq_would_misread(url, refused):
+    if refused:
+        with pytest.raises(UsageError, match="cannot tell where the password ends") as info:
+            check_url(url)
+        assert "%2F" in info.value.hint and "pw" not in info.value.render().replace("password", "")
+    else:
+        check_url(url)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from sqlmig.errors import ProjectError
+from sqlmig.errors import ProjectError, UsageError
 from sqlmig.project import load_project, load_project_deferred
 from sqlmig.scaffold import next_version
 
@@ -41,7 +41,8 @@ def test_every_problem_is_reported_at_once_with_its_file(project):
         load_project(project.settings())
     details = "\n".join(info.value.details)
     for expected in (
-        "migrations/002_dup_again.sql: duplicate version 002 (also migrations/00002_dup.sql)",
+        "migrations/002_dup_again.sql: duplicate version 002 (also migrations/00002_dup.sql); renumber one of "
+        "them: `sqlmig new --renumber 002_dup_again`",
         "migrations/00003_no_rollback.sql: missing rollback/00003_no_rollback.sql",
         "migrations/00004_no_manifest.sql: missing manifest manifests/00004_no_manifest.yaml",
         "migrations/notes.txt: stray file in migrations/",
@@ -53,6 +54,19 @@ def test_every_problem_is_reported_at_once_with_its_file(project):
         assert expected in details
     assert "README" not in details and "gitkeep" not in details
     assert info.value.exit_code == 2
+    assert info.value.message == f"8 problems in the migration files of the project at {root.resolve()}"
+    assert info.value.where is None  # not "error: .: 10 problems"
+
+
+def test_a_dangling_symbolic_link_is_reported_once_under_its_own_path(project, tmp_path):
+    project.add("00001_ok", "SELECT 1;")
+    project.add("00002_gone", "SELECT 1;")
+    target = tmp_path / "elsewhere" / "00002_gone.sql"
+    (project.root / "migrations" / "00002_gone.sql").unlink()
+    (project.root / "migrations" / "00002_gone.sql").symlink_to(target)
+    with pytest.raises(ProjectError) as info:
+        load_project(project.settings())
+    assert info.value.details == [f"migrations/00002_gone.sql: symbolic link to {target}, which does not exist"]
 
 
 def test_a_point_of_no_return_needs_no_rollback_file(project):
@@ -93,4 +107,39 @@ def test_no_migrations_folder(tmp_path):
 )
 def test_next_version(versions, sequential, expected):
     now = datetime(2026, 11, 26, 10, 15, 0, tzinfo=UTC)
-    assert next_version(versions, sequential=sequential, now=now) == expected
+    notes = []
+    assert next_version(versions, sequential=sequential, now=now, emit=notes.append) == expected
+    assert bool(notes) == (versions == ["20261126101500"])  # the clock is not past the newest version: said
+
+
+def test_a_version_ahead_of_the_clock_gives_the_next_real_timestamp():
+    now = datetime(2026, 11, 26, 10, 15, 0, tzinfo=UTC)
+    notes = []
+    assert next_version(["20261231235959"], sequential=False, now=now, emit=notes.append) == "20270101000000"
+    (note,) = notes
+    assert note.message.startswith("the newest migration's version 20261231235959 is not before the clock "
+                                   "(20261126101500 UTC), so the new one is 20270101000000")  # fmt: skip
+
+
+def test_sequential_is_refused_in_a_timestamp_project():
+    with pytest.raises(UsageError) as info:
+        next_version(["20261126101500"], sequential=True)
+    assert ("numbers its migrations by UTC timestamp (newest: 20261126101500); 20261126101501 would not be one"
+            in info.value.message)  # fmt: skip
+
+
+def test_renumber_moves_the_files_and_rewrites_their_header(project):
+    from sqlmig.scaffold import create_migration, renumber_migration
+
+    settings = project.settings()
+    first = create_migration(settings, "add_a", sequential=True)
+    create_migration(settings, "add_b")
+    body = "-- keeps 00001_add_a in the SQL\nCREATE TABLE a (x int);\n"
+    first[0].write_text(first[0].read_text() + body)
+    moves = renumber_migration(settings, "00001_add_a")
+    assert [new.name for _, new in moves] == ["00003_add_a.sql", "00003_add_a.sql", "00003_add_a.yaml"]
+    for _, new in moves:
+        text = new.read_text()
+        assert text.splitlines()[0].startswith(("-- 00003_add_a:", "# 00003_add_a:")), text
+    forward = moves[0][1].read_text()
+    assert forward.endswith(body) and "00001_add_a" not in forward.replace(body, "")
