@@ -92,7 +92,8 @@ class Workload:
             while not self.stop.is_set():
                 row = conn.execute(
                     "SELECT coalesce(extract(epoch FROM max(clock_timestamp() - query_start)), 0) "
-                    "FROM pg_stat_activity WHERE application_name = %s AND wait_event_type = 'Lock'", (APP,)
+                    "FROM pg_stat_activity WHERE application_name = %s AND wait_event_type = 'Lock'",
+                    (APP,),
                 ).fetchone()
                 self.lock_waits.append((time.time(), float(row[0])))
                 time.sleep(0.02)
@@ -132,10 +133,12 @@ def run_sqlmig(url: str, table: str, proj: Path, batch: dict) -> tuple[float, di
         (proj / sub).mkdir(parents=True, exist_ok=True)
     stem = f"00001_flag_{table}"
     (proj / "migrations" / f"{stem}.sql").write_text(
-        f"UPDATE {table} SET flag = flag + 1 WHERE id BETWEEN :batch_start AND :batch_end;\n")
+        f"UPDATE {table} SET flag = flag + 1 WHERE id BETWEEN :batch_start AND :batch_end;\n"
+    )
     (proj / "rollback" / f"{stem}.sql").write_text(f"UPDATE {table} SET flag = flag - 1;\n")
-    (proj / "manifests" / f"{stem}.yaml").write_text(yaml.safe_dump(
-        {"description": "bench backfill", "phase": "migrate", "batch": {"table": table, **batch}}))
+    (proj / "manifests" / f"{stem}.yaml").write_text(
+        yaml.safe_dump({"description": "bench backfill", "phase": "migrate", "batch": {"table": table, **batch}})
+    )
     rss_file = proj / "rss.txt"
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SQLMIG_DATABASE_URL")}
     env["SQLMIG_BENCH_RSS"] = str(rss_file)
@@ -157,8 +160,12 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=200.0, help="workload transactions per second, all clients")
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--idle-seconds", type=float, default=8.0)
-    ap.add_argument("--config", action="append", metavar="TARGET_MS:MAX_SIZE:SLEEP_MS",
-                    help="a sqlmig batch configuration to measure (repeatable; default 50:20000:0 and 20:5000:0)")
+    ap.add_argument(
+        "--config",
+        action="append",
+        metavar="TARGET_MS:MAX_SIZE:SLEEP_MS",
+        help="a sqlmig batch configuration to measure (repeatable; default 50:20000:0 and 20:5000:0)",
+    )
     ap.add_argument("--database-url", help="admin URL of a running server (may create databases)")
     args = ap.parse_args()
 
@@ -208,11 +215,13 @@ def main() -> None:
             rss_big = max(rss_big, rss)
             loop_s = summary["duration_ms"] / 1000
             results[label] = {**w.window(t0, t1), "seconds": loop_s, "rows_s": n / loop_s}
-            notes.append(f"{label}: {summary['batches']} batches, avg {summary['avg_batch_ms']:.0f} ms, "
-                         f"p95 {summary['p95_batch_ms']:.0f} ms, {summary['retries']} retries, "
-                         f"{summary['throttles']} throttles; process wall time {wall:.1f}s; "
-                         f"throughput {n / loop_s / plain['rows_s']:.2f}x plain, "
-                         f"p99 {results[label]['p99_ms'] / results['idle (workload alone)']['p99_ms']:.1f}x idle")
+            notes.append(
+                f"{label}: {summary['batches']} batches, avg {summary['avg_batch_ms']:.0f} ms, "
+                f"p95 {summary['p95_batch_ms']:.0f} ms, {summary['retries']} retries, "
+                f"{summary['throttles']} throttles; process wall time {wall:.1f}s; "
+                f"throughput {n / loop_s / plain['rows_s']:.2f}x plain, "
+                f"p99 {results[label]['p99_ms'] / results['idle (workload alone)']['p99_ms']:.1f}x idle"
+            )
             with psycopg.connect(url, autocommit=True) as c:
                 wrong = c.execute("SELECT count(*) FROM batch_t WHERE flag <> 1").fetchone()[0]
             assert wrong == 0, f"{wrong} rows not updated exactly once"
@@ -232,8 +241,10 @@ def main() -> None:
         print()
         for line in notes:
             print(f"- {line}")
-        print(f"- peak memory (max RSS) of `sqlmig apply`: {rss_small / 1024:.0f} MiB at 100,000 rows, "
-              f"{rss_big / 1024:.0f} MiB at {n:,} rows")
+        print(
+            f"- peak memory (max RSS) of `sqlmig apply`: {rss_small / 1024:.0f} MiB at 100,000 rows, "
+            f"{rss_big / 1024:.0f} MiB at {n:,} rows"
+        )
     finally:
         server.drop(url)
         server_scope.close()  # stops the throw-away server, if one was started

@@ -44,15 +44,17 @@ def take(conn: Any, settings: Settings) -> fingerprint.Fingerprint:
 
     try:
         with conn.transaction():
-            History(conn, settings.history_schema, settings.history_table).set_local("lock_timeout",
-                                                                                     settings.lock_timeout)
+            History(conn, settings.history_schema, settings.history_table).set_local(
+                "lock_timeout", settings.lock_timeout
+            )
             return fingerprint.take(conn, settings.history_schema, History.own_patterns(settings.history_table))
     except psycopg.errors.LockNotAvailable as exc:
         from sqlmig.db import server_error
 
         raise MigrationFailed(
             f"cannot read the schema (for its fingerprint): a lock was not granted within lock_timeout "
-            f"{settings.lock_timeout}", server=server_error(exc),
+            f"{settings.lock_timeout}",
+            server=server_error(exc),
             hint="another session holds an ACCESS EXCLUSIVE lock (see pg_locks); retry when it is done",
         ) from None
 

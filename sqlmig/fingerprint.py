@@ -25,6 +25,8 @@ Snapshot = dict[str, dict[str, dict[str, Any]]]
 # Schemas that belong to the server, not to the project.
 _USER_NS = """n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname !~ '^pg_(toast|temp_|toast_temp_)'"""
+
+
 # Objects created by CREATE EXTENSION belong to the extension, not to the project.
 def _not_member(catalog: str, oid: str, deptypes: str = "'e'") -> str:
     return f"""NOT EXISTS (SELECT 1 FROM pg_depend e
@@ -46,8 +48,10 @@ def _grants(acl: str, owner: str, kind: str) -> str:
     Comparing with acldefault() keeps privileges that only newer servers have (MAINTAIN, 17+)
     out of the snapshot, and NULL (never granted or revoked) stays NULL.
     """
-    who = f"CASE WHEN x.grantee = 0 THEN 'PUBLIC' WHEN x.grantee = {owner} THEN '(owner)' " \
-          "ELSE pg_get_userbyid(x.grantee) END"
+    who = (
+        f"CASE WHEN x.grantee = 0 THEN 'PUBLIC' WHEN x.grantee = {owner} THEN '(owner)' "
+        "ELSE pg_get_userbyid(x.grantee) END"
+    )
     item = "x.privilege_type || CASE WHEN x.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END"
     default = f"acldefault('{kind}', {owner})"
     return f"""CASE WHEN {acl} IS NOT NULL THEN (SELECT array_agg(g ORDER BY g) FROM (
@@ -322,8 +326,9 @@ def _read_columns(snap: Snapshot, tables: dict[tuple[str, str], dict], rows: lis
     composite: dict[str, list[str]] = {}
     for nsp, rel, relkind, col, coltype, default, notnull, identity, generated, collation, comment, grants in rows:
         if relkind == "c":
-            composite.setdefault(_name(nsp, rel), []).append(f"{col} {coltype}" + (f" COLLATE {collation}"
-                                                                                if collation else ""))
+            composite.setdefault(_name(nsp, rel), []).append(
+                f"{col} {coltype}" + (f" COLLATE {collation}" if collation else "")
+            )
             continue
         table = tables.get((nsp, rel))
         if table is None:

@@ -69,7 +69,7 @@ def _summary(kind: str, attrs: dict) -> str:
     if not text:
         return ""
     text = " ".join(str(text).split())
-    return f" ({text[:_SHORT * 2]}{'…' if len(text) > _SHORT * 2 else ''})"
+    return f" ({text[: _SHORT * 2]}{'…' if len(text) > _SHORT * 2 else ''})"
 
 
 def _text_diff(expected: str, actual: str) -> tuple[str, ...]:

@@ -105,8 +105,9 @@ class Keyset:
             "cols": sql.SQL(", ").join(idents),
             "cols_desc": sql.SQL(", ").join(sql.SQL("{} DESC").format(i) for i in idents),
             # aliased: a bare `id::text` would be the output column `id`, and ORDER BY id would sort it as text
-            "text_cols": sql.SQL(", ").join(sql.SQL("{}::text AS {}").format(c, sql.Identifier(f"sqlmig_k{n}"))
-                                            for n, c in enumerate(idents)),
+            "text_cols": sql.SQL(", ").join(
+                sql.SQL("{}::text AS {}").format(c, sql.Identifier(f"sqlmig_k{n}")) for n, c in enumerate(idents)
+            ),
         }
         row = sql.SQL(", ").join([sql.Placeholder()] * n)
         self.first_sql = sql.SQL(H.FIRST_KEY).format(after=row, **parts)

@@ -105,10 +105,15 @@ def apply(
     phase: Phase = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; change nothing.")] = False,
     yes: Yes = False,
-    strict: Annotated[bool, typer.Option(
-        "--strict", help="Refuse to run (exit 3) when the schema changed outside sqlmig (`sqlmig drift`).")] = False,
-    no_backup: Annotated[bool, typer.Option(
-        "--no-backup", help="Skip the pg_dump a `backup: required` point of no return asks for.")] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict", help="Refuse to run (exit 3) when the schema changed outside sqlmig (`sqlmig drift`)."
+        ),
+    ] = False,
+    no_backup: Annotated[
+        bool, typer.Option("--no-backup", help="Skip the pg_dump a `backup: required` point of no return asks for.")
+    ] = False,
     database_url: DatabaseUrl = None,
     project: ProjectDir = Path("."),
     lock_wait: LockWait = None,
@@ -122,8 +127,9 @@ def apply(
         with _migrator(settings, fmt.value) as m:
             _announce(m)
             confirm = confirm_on_terminal("Apply these points of no return?")
-            p, results = m.apply(to, phase, yes=yes, confirm=confirm, dry_run=dry_run, strict=strict,
-                                 no_backup=no_backup)
+            p, results = m.apply(
+                to, phase, yes=yes, confirm=confirm, dry_run=dry_run, strict=strict, no_backup=no_backup
+            )
             if dry_run:
                 _show_plan(m, p, fmt.value)
                 return 0
@@ -246,13 +252,22 @@ def new(
     ] = None,
     phase: Annotated[str, typer.Option("--phase", help="expand, migrate or contract.")] = "expand",
     sequential: Annotated[
-        bool, typer.Option("--sequential", help="In a new project: number 00001, 00002… instead of YYYYMMDDHHMMSS "
-                           "timestamps (later ones follow the project's numbering; a timestamp project refuses it).")
+        bool,
+        typer.Option(
+            "--sequential",
+            help="In a new project: number 00001, 00002… instead of YYYYMMDDHHMMSS "
+            "timestamps (later ones follow the project's numbering; a timestamp project refuses it).",
+        ),
     ] = False,
     renumber: Annotated[
         str | None,
-        typer.Option("--renumber", help="Instead: move migration VERSION (or STEM) to the next version, e.g. "
-                     "after `sqlmig check --base` reports it out of order.", metavar="VERSION", show_default=False),
+        typer.Option(
+            "--renumber",
+            help="Instead: move migration VERSION (or STEM) to the next version, e.g. "
+            "after `sqlmig check --base` reports it out of order.",
+            metavar="VERSION",
+            show_default=False,
+        ),
     ] = None,
     project: ProjectDir = Path("."),
 ) -> None:

@@ -44,15 +44,30 @@ def _check_lines(check) -> list[str]:
 
 @app.command()
 def verify(
-    scratch_url: Annotated[str | None, typer.Option(
-        "--scratch-url", help="A server where sqlmig may create and drop a scratch database "
-        "(default: the embedded PostgreSQL).", show_default=False)] = None,
-    from_version: Annotated[str | None, typer.Option(
-        "--from", help="Round-trip only this version and later ones; apply the ones before once.",
-        show_default=False)] = None,
-    base: Annotated[str | None, typer.Option(
-        "--base", help="Round-trip only the migrations that are not on this git ref (e.g. origin/main).",
-        show_default=False)] = None,
+    scratch_url: Annotated[
+        str | None,
+        typer.Option(
+            "--scratch-url",
+            help="A server where sqlmig may create and drop a scratch database (default: the embedded PostgreSQL).",
+            show_default=False,
+        ),
+    ] = None,
+    from_version: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="Round-trip only this version and later ones; apply the ones before once.",
+            show_default=False,
+        ),
+    ] = None,
+    base: Annotated[
+        str | None,
+        typer.Option(
+            "--base",
+            help="Round-trip only the migrations that are not on this git ref (e.g. origin/main).",
+            show_default=False,
+        ),
+    ] = None,
     project: ProjectDir = Path("."),
     fmt: ReportFormatOpt = ReportFormat.text,
 ) -> None:
@@ -102,8 +117,9 @@ def verify(
 
 @app.command()
 def drift(
-    accept: Annotated[bool, typer.Option(
-        "--accept", help="After review: record the live schema as the new baseline.")] = False,
+    accept: Annotated[
+        bool, typer.Option("--accept", help="After review: record the live schema as the new baseline.")
+    ] = False,
     database_url: DatabaseUrl = None,
     project: ProjectDir = Path("."),
     lock_wait: LockWait = None,

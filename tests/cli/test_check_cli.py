@@ -191,7 +191,7 @@ def test_every_psql_only_construct_in_a_file_and_the_rollback_at_once(tmp_path, 
         "will merge without a conflict",
         "migrations/00001_load.sql:1:1: check/sql-file error psql meta-command \\set is not supported (sqlmig sends "
         "SQL to the server, not to psql)",
-        "migrations/00001_load.sql:3:1: check/sql-file error psql variable :\"owner\" is not supported (only psql "
+        'migrations/00001_load.sql:3:1: check/sql-file error psql variable :"owner" is not supported (only psql '
         "substitutes it)",
         "migrations/00001_load.sql:4:1: check/sql-file error COPY … FROM stdin / TO stdout is not supported (its "
         "data stream is psql's)",

@@ -223,8 +223,10 @@ def test_new_numbers_migrations_and_its_templates_load(project, database_url, cl
         res = _run(cli, project, database_url, command)
         assert res.returncode == 2
         assert "migrations/00001_create_orders.sql: file holds no SQL statements" in res.stderr
-    for stem, sql, down in (("00001_create_orders", "CREATE TABLE orders (id int);", "DROP TABLE orders;"),
-                            ("00002_backfill_orders", "INSERT INTO orders VALUES (1);", "DELETE FROM orders;")):
+    for stem, sql, down in (
+        ("00001_create_orders", "CREATE TABLE orders (id int);", "DROP TABLE orders;"),
+        ("00002_backfill_orders", "INSERT INTO orders VALUES (1);", "DELETE FROM orders;"),
+    ):
         with (root / "migrations" / f"{stem}.sql").open("a") as f:
             f.write(sql + "\n")
         with (root / "rollback" / f"{stem}.sql").open("a") as f:

@@ -231,7 +231,7 @@ def test_a_deferred_constraint_failing_at_commit_rolls_everything_back(project, 
     res = _apply(cli, project, database_url)
     assert res.returncode == 1
     assert "error: migrations/00001_deferred.sql: migration failed at COMMIT" in res.stderr
-    assert "23503: insert or update on table \"child\" violates foreign key constraint" in res.stderr
+    assert '23503: insert or update on table "child" violates foreign key constraint' in res.stderr
     assert db.execute("SELECT to_regclass('parent'), to_regclass('child')").fetchone() == (None, None)
     status, _, error = _history(db)["00001"]
     assert status == "failed" and "23503" in error

@@ -77,8 +77,10 @@ def test_a_failed_dump_refuses_to_run_the_migration(project, owner_url, cli, db)
         owner.execute("REVOKE SELECT ON items FROM CURRENT_USER")  # the owner may still ALTER, but not read it
     res = _apply(cli, project, owner_url)
     assert res.returncode == 1, res.stderr
-    assert "error: manifests/0002_drop_legacy.yaml: pg_dump failed before 0002_drop_legacy; the migration did not run" \
+    assert (
+        "error: manifests/0002_drop_legacy.yaml: pg_dump failed before 0002_drop_legacy; the migration did not run"
         in res.stderr
+    )
     assert "permission denied for table items" in res.stderr
     assert db.execute("SELECT count(*) FROM information_schema.columns WHERE table_name = 'items' "
                       "AND column_name = 'legacy'").fetchone()[0] == 1  # fmt: skip

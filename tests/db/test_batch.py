@@ -40,8 +40,12 @@ BUMP = "UPDATE items SET n = n + 1 WHERE id BETWEEN :batch_start AND :batch_end;
 def test_backfill_runs_in_ranges_and_records_history(project, database_url, db):
     _counter_table(db, 5000)
     db.execute("ALTER TABLE items ADD COLUMN orig integer; UPDATE items SET orig = n")
-    project.add("00001_bump", BUMP, "SELECT 1;",
-                {"phase": "migrate", "batch": {"table": "items", "size": 300, "target_ms": 1000, "max_size": 300}})
+    project.add(
+        "00001_bump",
+        BUMP,
+        "SELECT 1;",
+        {"phase": "migrate", "batch": {"table": "items", "size": 300, "target_ms": 1000, "max_size": 300}},
+    )
     seen = _apply(project, database_url)
     _assert_each_row_bumped_once(db, 5000)
     done = [e for e in seen if isinstance(e, ev.BatchDone)]
@@ -72,8 +76,9 @@ def test_uuid_text_and_composite_keys_resume_after_max_rows(project, database_ur
     batch = {"table": "items", "size": 250, "max_size": 250, "max_rows": 1000}
     if key:
         batch["key"] = key
-    project.add("00001_bump", f"UPDATE items SET n = n + 1 WHERE {where};", "SELECT 1;",
-                {"phase": "migrate", "batch": batch})
+    project.add(
+        "00001_bump", f"UPDATE items SET n = n + 1 WHERE {where};", "SELECT 1;", {"phase": "migrate", "batch": batch}
+    )
     with pytest.raises(BatchPaused):
         _apply(project, database_url)
     assert db.execute("SELECT count(*) FROM items WHERE n = orig + 1").fetchone()[0] == 1000
@@ -145,8 +150,12 @@ def test_capture_and_restore_round_trip_byte_identical_rows(project, database_ur
     up = ("UPDATE items SET label = upper(label), price = price * 2, doc = doc || '{\"patched\": true}'\n"
           "WHERE id % 3 = 0 AND id BETWEEN :batch_start AND :batch_end;\n"
           "DELETE FROM items WHERE id % 10 = 1 AND id BETWEEN :batch_start AND :batch_end;\n")  # fmt: skip
-    project.add("00001_patch", up, "-- sqlmig:restore-captured\n",
-                {"phase": "migrate", "batch": {"table": "items", "size": 500, "capture": True}})
+    project.add(
+        "00001_patch",
+        up,
+        "-- sqlmig:restore-captured\n",
+        {"phase": "migrate", "batch": {"table": "items", "size": 500, "capture": True}},
+    )
     _apply(project, database_url)
     after = _snapshot(db)
     assert len(after) == 3600 and after != before
@@ -162,8 +171,12 @@ def test_capture_and_restore_round_trip_byte_identical_rows(project, database_ur
 
 def test_finalize_drops_captured_rows_and_rollback_then_refuses(project, database_url, db, cli):
     db.execute(CAPTURED)
-    project.add("00001_patch", "UPDATE items SET price = 0 WHERE id BETWEEN :batch_start AND :batch_end;",
-                "-- sqlmig:restore-captured\n", {"phase": "migrate", "batch": {"table": "items", "capture": True}})
+    project.add(
+        "00001_patch",
+        "UPDATE items SET price = 0 WHERE id BETWEEN :batch_start AND :batch_end;",
+        "-- sqlmig:restore-captured\n",
+        {"phase": "migrate", "batch": {"table": "items", "capture": True}},
+    )
     _apply(project, database_url)
     res = cli("finalize", "00001", "--database-url", database_url, "--project", str(project.root))
     assert res.returncode == 0, res.stderr
@@ -178,10 +191,18 @@ def test_finalize_drops_captured_rows_and_rollback_then_refuses(project, databas
 
 def test_plan_shows_the_exact_sql_of_a_range_and_a_rewrite(project, database_url, db, cli):
     _counter_table(db, 10)
-    project.add("00001_bump", "UPDATE items SET n = n + 1 -- 50% more\nWHERE id BETWEEN :batch_start AND :batch_end;",
-                "SELECT 1;", {"phase": "migrate", "batch": {"table": "items"}})
-    project.add("00002_trim", "DELETE FROM items WHERE n > 100;", "SELECT 1;",
-                {"phase": "migrate", "batch": {"table": "items", "key": "id"}})
+    project.add(
+        "00001_bump",
+        "UPDATE items SET n = n + 1 -- 50% more\nWHERE id BETWEEN :batch_start AND :batch_end;",
+        "SELECT 1;",
+        {"phase": "migrate", "batch": {"table": "items"}},
+    )
+    project.add(
+        "00002_trim",
+        "DELETE FROM items WHERE n > 100;",
+        "SELECT 1;",
+        {"phase": "migrate", "batch": {"table": "items", "key": "id"}},
+    )
     res = cli("plan", "--format", "json", "--database-url", database_url, "--project", str(project.root))
     assert res.returncode == 0, res.stderr
     steps = json.loads(res.stdout)["steps"]
@@ -202,8 +223,11 @@ def test_plan_shows_the_exact_sql_of_a_range_and_a_rewrite(project, database_url
         ("ALTER TABLE items ADD COLUMN x int;", {"table": "items"}, "holds only data changes"),
         ("UPDATE items SET n = 1;", {"table": "items"}, "names no batch key"),
         ("UPDATE items SET n = 1 WHERE id > :batch_start;", {"table": "items"}, "not :batch_end"),
-        ("INSERT INTO other SELECT * FROM items WHERE id BETWEEN :batch_start AND :batch_end;",
-         {"table": "items", "capture": True}, "capture: true restores rows"),
+        (
+            "INSERT INTO other SELECT * FROM items WHERE id BETWEEN :batch_start AND :batch_end;",
+            {"table": "items", "capture": True},
+            "capture: true restores rows",
+        ),
     ],
     ids=["ddl", "no-placeholders-no-key", "one-placeholder", "capture-insert"],
 )
@@ -227,31 +251,51 @@ def test_unboundable_statements_are_refused_before_anything_runs(project, databa
 )
 def test_unpageable_tables_are_refused(project, database_url, db, table_sql, batch, message):
     db.execute(table_sql)
-    project.add("00001_bad", "UPDATE items SET n = 1 WHERE id BETWEEN :batch_start AND :batch_end;", "SELECT 1;",
-                {"phase": "migrate", "batch": batch})
+    project.add(
+        "00001_bad",
+        "UPDATE items SET n = 1 WHERE id BETWEEN :batch_start AND :batch_end;",
+        "SELECT 1;",
+        {"phase": "migrate", "batch": batch},
+    )
     with pytest.raises(ProjectError, match=message):
         _apply(project, database_url)
 
 
 def test_editing_a_partly_run_statement_stops_the_resume(project, database_url, db):
     _counter_table(db, 1000)
-    project.add("00001_bump", BUMP, "SELECT 1;",
-                {"phase": "migrate", "batch": {"table": "items", "size": 100, "max_size": 100, "max_rows": 300}})
+    project.add(
+        "00001_bump",
+        BUMP,
+        "SELECT 1;",
+        {"phase": "migrate", "batch": {"table": "items", "size": 100, "max_size": 100, "max_rows": 300}},
+    )
     with pytest.raises(BatchPaused):
         _apply(project, database_url)
-    project.add("00001_bump", BUMP.replace("n + 1", "n + 2"), "SELECT 1;",
-                {"phase": "migrate", "batch": {"table": "items", "size": 100, "max_size": 100, "max_rows": 300}})
+    project.add(
+        "00001_bump",
+        BUMP.replace("n + 1", "n + 2"),
+        "SELECT 1;",
+        {"phase": "migrate", "batch": {"table": "items", "size": 100, "max_size": 100, "max_rows": 300}},
+    )
     with pytest.raises(DriftError, match="edited after some of its ranges committed"):
         _apply(project, database_url)
     assert db.execute("SELECT count(*) FROM items WHERE n = id + 1").fetchone()[0] == 300
 
 
 def test_apply_phase_migrate_runs_the_backfill_alone(project, database_url, db, cli):
-    project.add("00001_items", "CREATE TABLE items (id bigint PRIMARY KEY, n int NOT NULL);\n"
-                "INSERT INTO items SELECT g, 0 FROM generate_series(1, 1000) g;", "DROP TABLE items;")
+    project.add(
+        "00001_items",
+        "CREATE TABLE items (id bigint PRIMARY KEY, n int NOT NULL);\n"
+        "INSERT INTO items SELECT g, 0 FROM generate_series(1, 1000) g;",
+        "DROP TABLE items;",
+    )
     project.add("00002_bump", BUMP, "SELECT 1;", {"phase": "migrate", "batch": {"table": "items", "size": 100}})
-    project.add("00003_contract", "ALTER TABLE items DROP COLUMN n;", None,
-                {"phase": "contract", "point_of_no_return": "drops items.n"})
+    project.add(
+        "00003_contract",
+        "ALTER TABLE items DROP COLUMN n;",
+        None,
+        {"phase": "contract", "point_of_no_return": "drops items.n"},
+    )
     args = ("--database-url", database_url, "--project", str(project.root))
     assert cli("apply", "--phase", "expand", *args).returncode == 0
     res = cli("apply", "--phase", "migrate", "--format", "json", *args)

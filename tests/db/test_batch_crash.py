@@ -17,8 +17,12 @@ ROWS = 40_000
 def _setup(project, db, **batch) -> None:
     db.execute("CREATE TABLE items (id bigint PRIMARY KEY, n integer NOT NULL, orig integer NOT NULL)")
     db.execute(f"INSERT INTO items SELECT g, g * 3, g * 3 FROM generate_series(1, {ROWS}) g")
-    project.add("00001_bump", "UPDATE items SET n = n + 1 WHERE id BETWEEN :batch_start AND :batch_end;",
-                "SELECT 1;", {"phase": "migrate", "batch": {"table": "items", **batch}})
+    project.add(
+        "00001_bump",
+        "UPDATE items SET n = n + 1 WHERE id BETWEEN :batch_start AND :batch_end;",
+        "SELECT 1;",
+        {"phase": "migrate", "batch": {"table": "items", **batch}},
+    )
 
 
 def _start(project, database_url) -> subprocess.Popen:

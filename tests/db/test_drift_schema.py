@@ -107,6 +107,7 @@ def test_a_table_locked_by_another_session_makes_drift_fail_clearly_not_hang(pro
         holder.execute("LOCK TABLE items IN ACCESS EXCLUSIVE MODE")
         res = _drift(cli, project, database_url, env={"SQLMIG_LOCK_TIMEOUT": "200ms"})
     assert res.returncode == 1
-    assert "cannot read the schema (for its fingerprint): a lock was not granted within lock_timeout 200ms" \
-        in res.stderr
+    assert (
+        "cannot read the schema (for its fingerprint): a lock was not granted within lock_timeout 200ms" in res.stderr
+    )
     assert "55P03" in res.stderr

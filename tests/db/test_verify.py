@@ -95,8 +95,9 @@ def test_function_body_diff_is_readable(project, pg_server):
 
 def test_column_readded_at_another_position_is_a_warning(project, pg_server):
     project.add("0001_base", ITEMS + ";", "DROP TABLE items;")
-    project.add("0002_drop_note", "ALTER TABLE items DROP COLUMN note;",
-                "ALTER TABLE items ADD COLUMN note varchar(40);")
+    project.add(
+        "0002_drop_note", "ALTER TABLE items DROP COLUMN note;", "ALTER TABLE items ADD COLUMN note varchar(40);"
+    )
     check = _verify(project, pg_server).checks[1]
     assert check.status == "warning"
     assert _messages(check) == ["table items: column order (id, sku, price, note, created) → "
@@ -125,7 +126,7 @@ def test_rollback_failure_exits_1_with_file_line_and_sqlstate(project, pg_server
     assert res.returncode == 1, res.stdout + res.stderr
     assert "FAILED          0002_col" in res.stdout
     assert "rollback/0002_col.sql:2: statement failed: ALTER TABLE items DROP COLUMN nope" in res.stdout
-    assert "42703: column \"nope\" of relation \"items\" does not exist" in res.stdout
+    assert '42703: column "nope" of relation "items" does not exist' in res.stdout
     assert "0003_never" not in res.stdout  # verification stops at the first failure
     gh = cli("verify", "--scratch-url", pg_server.admin_url, "--project", str(project.root), "--format", "github")
     assert gh.returncode == 1

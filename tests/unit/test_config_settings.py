@@ -34,7 +34,7 @@ def test_database_url_precedence(tmp_path, monkeypatch):
 
 
 def test_sqlmig_toml_wins_over_pyproject_as_a_whole(tmp_path):
-    (tmp_path / "pyproject.toml").write_text("[tool.sqlmig]\nlock_wait = 7\nhistory_table = \"from_pyproject\"\n")
+    (tmp_path / "pyproject.toml").write_text('[tool.sqlmig]\nlock_wait = 7\nhistory_table = "from_pyproject"\n')
     assert load_settings(tmp_path).lock_wait == 7
     (tmp_path / "sqlmig.toml").write_text("lock_wait = 9\n")
     s = load_settings(tmp_path)
@@ -76,7 +76,7 @@ def test_bad_configuration_is_a_usage_error_naming_the_file(tmp_path, content, m
 
 
 def test_missing_project_directory(tmp_path):
-    with pytest.raises(UsageError, match="project folder .*nope does not exist") as info:
+    with pytest.raises(UsageError, match=r"project folder .*nope does not exist") as info:
         load_settings(tmp_path / "nope")
     assert "pass --project" not in info.value.render()  # the user did; say what is wrong with it
     (tmp_path / "file").write_text("")
