@@ -132,7 +132,7 @@ class Context:
 
     @property
     def rollback_claims_undo(self) -> bool:
-        from sqlmig.batch import has_restore_directive
+        from sqlmig.sql import has_restore_directive
 
         return bool(self.downs) or (self.m.rollback is not None and has_restore_directive(self.m.rollback.text))
 
@@ -317,7 +317,7 @@ def _empty_files(m: Migration, ups: list[Statement] | None, downs: list[Statemen
         out.append(Finding("check/sql-file", "error", m.up.display, 1, "file holds no SQL statements",
                            "write the change, or set allow_empty: true in the manifest for a placeholder"))  # fmt: skip
     if m.rollback is not None and downs == [] and m.manifest.point_of_no_return is None:
-        from sqlmig.batch import has_restore_directive
+        from sqlmig.sql import has_restore_directive
 
         if not has_restore_directive(m.rollback.text) and not (ups == [] and m.manifest.allow_empty):
             out.append(Finding("check/rollback-empty", "error", m.rollback.display, 1,

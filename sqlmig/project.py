@@ -17,7 +17,7 @@ from sqlmig.config import Settings
 from sqlmig.errors import ProjectError
 from sqlmig.manifest import Manifest
 from sqlmig.manifest_cache import ManifestCache
-from sqlmig.sql import SqlFile, Statement, checksum
+from sqlmig.sql import SqlFile, Statement, checksum, foreign_markers, has_restore_directive
 
 NAME_RE = re.compile(r"^(?P<version>[0-9]+)_(?P<name>[a-z0-9][a-z0-9_]*)$")
 IGNORED = {".gitkeep", ".keep", "README.md", "README"}
@@ -246,8 +246,10 @@ def refusals(migration: Migration, *, rollback: bool = False) -> list[ProjectErr
     The one list of these rules: apply raises the first, `sqlmig check` reports them all
     (pre_run_findings). They are: a file that cannot be split (psql-only syntax, bad UTF-8),
     an empty file (unless allow_empty), BEGIN/COMMIT written in the file, a SET or RESET of
-    standard_conforming_strings other than to on (the split assumes on), and a statement
-    PostgreSQL refuses inside a transaction block in a `transaction: per-migration` migration.
+    standard_conforming_strings other than to on (the split assumes on), a statement
+    PostgreSQL refuses inside a transaction block in a `transaction: per-migration` migration,
+    and another tool's marker of the other direction (`-- +goose Down` in a forward file). A
+    rollback holding only `-- sqlmig:restore-captured` is not empty: sqlmig restores the rows.
     """
     sql_file = migration.rollback if rollback else migration.up
     if sql_file is None:
@@ -256,8 +258,9 @@ def refusals(migration: Migration, *, rollback: bool = False) -> list[ProjectErr
         statements = sql_file.statements
     except ProjectError as exc:
         return [exc]
-    out = []
-    if not statements and not migration.manifest.allow_empty:
+    out = _foreign_sections(migration, sql_file, rollback)
+    restores = rollback and has_restore_directive(sql_file.text)  # sqlmig.batch restores the captured rows
+    if not statements and not migration.manifest.allow_empty and not restores:
         out.append(ProjectError(
             "file holds no SQL statements (only comments or whitespace)",
             where=sql_file.display,
@@ -285,6 +288,24 @@ def refusals(migration: Migration, *, rollback: bool = False) -> list[ProjectErr
                 hint=f"set transaction: none in {migration.manifest_display}, "
                 "and keep the migration to this one statement so a failure leaves nothing half-done",
             ))  # fmt: skip
+    return out
+
+
+def _foreign_sections(migration: Migration, sql_file: SqlFile, rollback: bool) -> list[ProjectError]:
+    """A goose, sql-migrate or dbmate marker of the other direction (`-- +goose Down` in a forward file):
+    sqlmig runs the whole file, so that section would run as part of this change."""
+    wrong = "up" if rollback else "down"
+    out = []
+    for tool, markers in foreign_markers(sql_file.text).items():
+        for marker, line, _ in markers:
+            if marker.lower().endswith(wrong):
+                home = f"migrations/{migration.stem}.sql" if rollback else f"rollback/{migration.stem}.sql"
+                out.append(ProjectError(
+                    f"{tool} section marker `{marker}`: sqlmig runs the whole file, so the {wrong} section "
+                    f"would run as part of this {'rollback' if rollback else 'change'}",
+                    where=f"{sql_file.display}:{line}",
+                    hint=f"move the {wrong} section to {home} and delete the markers (lint rule SM507)",
+                ))  # fmt: skip
     return out
 
 

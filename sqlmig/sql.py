@@ -335,3 +335,42 @@ class SqlFile:
     @cached_property
     def statements(self) -> list[Statement]:
         return split_statements(self.text, self.display)
+
+
+# ---------------------------------------------------------------- comment conventions
+
+DIRECTIVE_RESTORE = "sqlmig:restore-captured"
+
+
+def has_restore_directive(text: str | None) -> bool:
+    """True when a rollback file asks for captured rows back (a `-- sqlmig:restore-captured` line)."""
+    if not text:
+        return False
+    return any(line.strip().lstrip("-").strip().lower() == DIRECTIVE_RESTORE
+               for line in text.splitlines() if line.strip().startswith("--"))  # fmt: skip
+
+
+_MARKER = re.compile(
+    r"^--\s*(?:\+(?P<tool>goose|migrate)\s+(?P<word>up|down|statementbegin|statementend|no\s+transaction|envsub\s+\w+)"
+    r"|(?P<dbmate>migrate):(?P<dbword>up|down))\b.*$",
+    re.I,
+)
+_NO_TX = re.compile(r"no\s+transaction|notransaction|transaction:\s*false", re.I)
+
+
+def foreign_markers(text: str) -> dict[str, list[tuple[str, int, bool]]]:
+    """Section markers of other migration tools in a file's comments: tool -> [(marker, line, asks for no
+    transaction)]. goose (`-- +goose Down`), sql-migrate (`-- +migrate Down`), dbmate (`-- migrate:down`)."""
+    found: dict[str, list[tuple[str, int, bool]]] = {}
+    for n, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        m = _MARKER.match(line) if line.startswith("--") else None
+        if m is None:
+            continue
+        if m["dbmate"]:
+            tool, word = "dbmate", f"-- migrate:{m['dbword'].lower()}"
+        else:
+            tool = "goose" if m["tool"].lower() == "goose" else "sql-migrate"
+            word = f"-- +{m['tool'].lower()} {' '.join(m['word'].split())}"
+        found.setdefault(tool, []).append((word, n, bool(_NO_TX.search(m.group(0)))))
+    return found

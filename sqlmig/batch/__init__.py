@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmig.batch.bounds import DIRECTIVE_RESTORE, has_restore_directive
+from sqlmig.sql import DIRECTIVE_RESTORE, has_restore_directive
 
 __all__ = [
     "DIRECTIVE_RESTORE",

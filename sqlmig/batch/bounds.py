@@ -25,7 +25,6 @@ from sqlmig.manifest import Batch
 from sqlmig.sql import BATCH_PLACEHOLDERS, Statement, checksum
 
 PLACEHOLDERS = BATCH_PLACEHOLDERS  # the splitter lets exactly these through as non-psql variables
-DIRECTIVE_RESTORE = "sqlmig:restore-captured"
 _DML = {"UPDATE", "DELETE", "INSERT", "WITH", "MERGE"}
 
 
@@ -175,14 +174,6 @@ def _check_capturable(b: Bounded, batch: Batch) -> None:
             details=[b.statement.first_line],
             hint="turn capture off and write the rollback yourself, or split the migration",
         )
-
-
-def has_restore_directive(text: str | None) -> bool:
-    """True when a rollback file asks for captured rows back (a `-- sqlmig:restore-captured` line)."""
-    if not text:
-        return False
-    return any(line.strip().lstrip("-").strip().lower() == DIRECTIVE_RESTORE
-               for line in text.splitlines() if line.strip().startswith("--"))  # fmt: skip
 
 
 def refuse_stray_placeholders(statements: list[Statement], manifest: str) -> None:

@@ -57,7 +57,7 @@ class _Undone:
 def captured_table(manifest: Any, rollback_text: str | None) -> str | None:
     """The batch table whose rows the rollback puts back: `batch: {capture: true}` and a rollback file that says
     `-- sqlmig:restore-captured` (sqlmig restores every row the batched UPDATE/DELETE changed)."""
-    from sqlmig.batch import has_restore_directive
+    from sqlmig.sql import has_restore_directive
 
     batch = getattr(manifest, "batch", None)
     if batch is None or not batch.capture or not has_restore_directive(rollback_text):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from sqlmig.batch.bounds import bound_statements, has_restore_directive
+from sqlmig.batch.bounds import bound_statements
 from sqlmig.errors import ProjectError
 from sqlmig.manifest import Batch
-from sqlmig.sql import split_statements
+from sqlmig.sql import has_restore_directive, split_statements
 
 
 def _bound(sql: str, key: tuple[str, ...] | None = ("id",), **batch):

@@ -3,14 +3,13 @@ and what lint could not analyse."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from sqlmig import ddl, postgres
 from sqlmig.lint.context import FileContext
 from sqlmig.lint.registry import RULES, Hit, rule
 from sqlmig.lint.rules.common import hit
-from sqlmig.sql import parse_statement
+from sqlmig.sql import foreign_markers, parse_statement
 
 
 @rule(
@@ -124,32 +123,6 @@ def rollback_not_inverse(ctx: FileContext) -> Iterator[Hit]:
             path=None if own else f.path,
             line=None if stmt else f.line,
         )
-
-
-_MARKER = re.compile(
-    r"^--\s*(?:\+(?P<tool>goose|migrate)\s+(?P<word>up|down|statementbegin|statementend|no\s+transaction|envsub\s+\w+)"
-    r"|(?P<dbmate>migrate):(?P<dbword>up|down))\b.*$",
-    re.I,
-)
-_NO_TX = re.compile(r"no\s+transaction|notransaction|transaction:\s*false", re.I)
-
-
-def foreign_markers(text: str) -> dict[str, list[tuple[str, int, bool]]]:
-    """Section markers of other migration tools in a file's comments: tool -> [(marker, line, asks for no
-    transaction)]. goose (`-- +goose Down`), sql-migrate (`-- +migrate Down`), dbmate (`-- migrate:down`)."""
-    found: dict[str, list[tuple[str, int, bool]]] = {}
-    for n, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        m = _MARKER.match(line) if line.startswith("--") else None
-        if m is None:
-            continue
-        if m["dbmate"]:
-            tool, word = "dbmate", f"-- migrate:{m['dbword'].lower()}"
-        else:
-            tool = "goose" if m["tool"].lower() == "goose" else "sql-migrate"
-            word = f"-- +{m['tool'].lower()} {' '.join(m['word'].split())}"
-        found.setdefault(tool, []).append((word, n, bool(_NO_TX.search(m.group(0)))))
-    return found
 
 
 def _section(marker: str) -> str | None:
