@@ -38,7 +38,8 @@ def test_dbmate_up_marker_in_a_rollback_is_refused(project, cli):
 def test_a_rollback_that_only_restores_captured_rows_passes_check_and_plan(project, database_url, cli):
     project.add(
         "00001_items",
-        "CREATE TABLE items (id bigint PRIMARY KEY, price int); INSERT INTO items SELECT g, g FROM generate_series(1, 50) g;",
+        "CREATE TABLE items (id bigint PRIMARY KEY, price int);\n"
+        "INSERT INTO items SELECT g, g FROM generate_series(1, 50) g;",
         "DROP TABLE items;",
     )
     project.add(
