@@ -52,6 +52,18 @@ def test_reset_standard_conforming_strings_is_refused_like_set(project) -> None:
 
 
 @pytest.mark.parametrize(
+    "statement",
+    ["RESET ALL", "SELECT set_config('standard_conforming_strings', 'off', false)"],
+)
+def test_other_ways_to_turn_standard_conforming_strings_off_are_refused(project, statement: str) -> None:
+    project.add("00001_off", f"CREATE TABLE t (a int);\n{statement};\nSELECT 'C:\\';\n")
+    (m,) = load_project(project.settings()).migrations
+    with pytest.raises(ProjectError, match="standard_conforming_strings") as info:
+        check_statements(m)
+    assert info.value.where == "migrations/00001_off.sql:2"
+
+
+@pytest.mark.parametrize(
     ("sql", "boundary"),
     [
         ("BEGIN", "begin"),
