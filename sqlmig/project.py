@@ -304,7 +304,7 @@ def _foreign_sections(migration: Migration, sql_file: SqlFile, rollback: bool) -
                     f"{tool} section marker `{marker}`: sqlmig runs the whole file, so the {wrong} section "
                     f"would run as part of this {'rollback' if rollback else 'change'}",
                     where=f"{sql_file.display}:{line}",
-                    hint=f"move the {wrong} section to {home} and delete the markers (lint rule SM507)",
+                    hint=f"move the {wrong} section to {home} and delete the markers (lint rule SM508)",
                 ))  # fmt: skip
     return out
 

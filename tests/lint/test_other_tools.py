@@ -101,33 +101,33 @@ DROP FUNCTION touch();
 
 def test_goose_dbmate_and_sql_migrate_markers() -> None:
     found = lint_sql(GOOSE, "00012_touch.sql", manifest=manifest())
-    assert lines(found, "SM507") == [
-        "SM507 error 6 -- +goose Down at line 6: sqlmig runs the whole file, so the goose down section runs as part "
+    assert lines(found, "SM508") == [
+        "SM508 error 6 -- +goose Down at line 6: sqlmig runs the whole file, so the goose down section runs as part "
         "of the forward migration, right after the up section"
     ]
     assert found[0].hint == "move the down section to rollback/00012_touch.sql and delete the goose markers"
     dbmate = (
         "-- migrate:up transaction:false\nCREATE INDEX CONCURRENTLY i ON t (a);\n\n-- migrate:down\nDROP INDEX i;\n"
     )
-    got = [f for f in lint_sql(dbmate, "20240101_i.sql") if f.rule == "SM507"]
+    got = [f for f in lint_sql(dbmate, "20240101_i.sql") if f.rule == "SM508"]
     assert [(f.severity, f.line) for f in got] == [("error", 4)]
     assert got[0].hint.endswith("it asked for no transaction: set transaction: none in the manifest")
     # the up section alone: harmless markers, a warning
     up_only = GOOSE.split("\n\n")[0] + "\n"
-    assert lines(lint_sql(up_only, "x.sql"), "SM507") == [
-        "SM507 warning 1 goose markers are plain comments to sqlmig, which runs the whole file: -- +goose Up "
+    assert lines(lint_sql(up_only, "x.sql"), "SM508") == [
+        "SM508 warning 1 goose markers are plain comments to sqlmig, which runs the whole file: -- +goose Up "
         "(line 1), -- +goose StatementBegin (line 2), -- +goose StatementEnd (line 4)"
     ]
     # a rollback file that still holds the up section
     both = "-- +migrate Up\nCREATE TABLE t (id int);\n-- +migrate Down\nDROP TABLE t;\n"
     rollback = lint_sql(both, "down.sql", manifest=manifest(), forward="CREATE TABLE t (id int);\n")
-    assert lines(rollback, "SM507") == [
-        "SM507 error 1 -- +migrate Up at line 1: sqlmig runs the whole rollback file, so the sql-migrate up section "
+    assert lines(rollback, "SM508") == [
+        "SM508 error 1 -- +migrate Up at line 1: sqlmig runs the whole rollback file, so the sql-migrate up section "
         "runs as part of the rollback"
     ]
     # sqitch's headers and a plain comment mentioning a tool are not markers
     plain = "-- Deploy app:t to pg\n-- Revert app:t from pg\n-- ported from goose: Down was empty\nSELECT 1;\n"
-    assert lines(lint_sql(plain, "x.sql"), "SM507") == []
+    assert lines(lint_sql(plain, "x.sql"), "SM508") == []
 
 
 def test_sarif_when_lint_cannot_run(cli, tmp_path: Path, sarif_schema: dict) -> None:  # noqa: F811

@@ -131,7 +131,7 @@ def _section(marker: str) -> str | None:
 
 
 @rule(
-    "SM507",
+    "SM508",
     "foreign-migration-markers",
     "error",
     "goose, sql-migrate or dbmate section markers: sqlmig runs the whole file",
