@@ -267,6 +267,15 @@ class Migrator:
                 )
         return sorted(rows, key=lambda r: int(r.version))
 
+    def finalize(self, version: str) -> list[str]:
+        """Drop a batched migration's captured rows and checkpoints under the lock; one line per change."""
+        from sqlmig.batch import finalize as drop_captured
+
+        assert self.history is not None
+        self.lock()
+        self.history.ensure()
+        return drop_captured(self.conn, self.history, self.settings, self.project, version)
+
     def repair(self) -> list[str]:
         """Record current checksums for drifted rows, clear failed rows, forget rows whose files are gone.
 

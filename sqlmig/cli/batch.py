@@ -123,15 +123,12 @@ def finalize(
     """Mark an applied batched migration final: drop its captured rows and checkpoints (no restore after this)."""
 
     def body() -> int:
-        from sqlmig.batch import finalize as drop_captured
         from sqlmig.migrator import Migrator
 
         settings = settings_for(project, database_url, lock_wait=lock_wait)
         with Migrator(settings) as m:
             err(f"using {m.target.shown} ({m.target.source})")
-            m.lock()
-            m.history.ensure()
-            changes = drop_captured(m.conn, m.history, settings, m.project, version)
+            changes = m.finalize(version)
         if fmt.value == "json":
             out_json({"event": "result", "command": "finalize", "version": version, "changes": changes})
         else:
