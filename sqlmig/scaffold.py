@@ -39,6 +39,10 @@ point_of_no_return: false
 # How long each statement may wait for a lock (default 5s) and run (default: no limit).
 # lock_timeout: 5s
 # statement_timeout: 10min
+# retries: 3                   # lock-timeout retries of a transactional migration, with backoff
+
+# true lets the forward file hold no statements (a placeholder that keeps numbering):
+# allow_empty: false
 
 # Queries that must return true after the change, inside its transaction:
 # verify:

@@ -320,3 +320,14 @@ def test_the_example_project_manifests_are_valid() -> None:
 
     for path in sorted((REPO / "manifests").glob("*.yaml")):
         parse_manifest(path.read_bytes(), str(path))
+
+
+def test_the_new_template_names_every_manifest_key() -> None:
+    """`sqlmig new` writes every key of the schema, set or commented, so the template documents them all."""
+    from sqlmig.manifest import schema
+    from sqlmig.scaffold import MANIFEST
+
+    missing = [key for key in schema()["properties"] if f"{key}:" not in MANIFEST]
+    assert missing == []
+    batch_keys = schema()["properties"]["batch"]["properties"]
+    assert [key for key in batch_keys if f"#   {key}:" not in MANIFEST] == []
