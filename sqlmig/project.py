@@ -17,7 +17,7 @@ from sqlmig.config import Settings
 from sqlmig.errors import ProjectError
 from sqlmig.manifest import Manifest
 from sqlmig.manifest_cache import ManifestCache
-from sqlmig.sql import SqlFile, Statement, checksum, foreign_markers, has_restore_directive
+from sqlmig.sql import SqlFile, checksum, foreign_markers, has_restore_directive
 
 NAME_RE = re.compile(r"^(?P<version>[0-9]+)_(?P<name>[a-z0-9][a-z0-9_]*)$")
 IGNORED = {".gitkeep", ".keep", "README.md", "README"}
@@ -274,7 +274,7 @@ def refusals(migration: Migration, *, rollback: bool = False) -> list[ProjectErr
                 hint="remove it: sqlmig wraps each migration in a transaction itself "
                 "(set transaction: none in the manifest to run statements one by one)",
             ))  # fmt: skip
-        elif changes_string_syntax(stmt):
+        elif postgres.changes_string_syntax(stmt):
             out.append(ProjectError(
                 f"changing standard_conforming_strings in a migration is not supported: {stmt.first_line}",
                 where=stmt.where,
@@ -307,33 +307,6 @@ def _foreign_sections(migration: Migration, sql_file: SqlFile, rollback: bool) -
                     hint=f"move the {wrong} section to {home} and delete the markers (lint rule SM508)",
                 ))  # fmt: skip
     return out
-
-
-_ON = {"on", "true", "yes", "1"}
-
-
-def changes_string_syntax(stmt: Statement) -> bool:
-    """SET standard_conforming_strings to anything but on (off, DEFAULT, a database default of off), RESET it
-    (or RESET ALL), or set_config() it.
-
-    `SET standard_conforming_strings = on` (pg_dump and Rails' structure.sql start with it;
-    also `TO on`, `'on'`, `true`) is what sqlmig sets itself, so it changes nothing.
-    """
-    words = stmt.keywords
-    if words[:2] == ("RESET", "ALL"):
-        return True  # resets it to the database's default, which may be off
-    if "set_config" in stmt.text.lower() and "standard_conforming_strings" in stmt.text.lower():
-        return True  # SELECT set_config('standard_conforming_strings', …): sqlmig cannot tell the value
-    if "STANDARD_CONFORMING_STRINGS" not in words[:4] or words[:1] not in (("SET",), ("RESET",)):
-        return False
-    if words[0] == "RESET":
-        return True
-    texts = [t.text for t in stmt.tokens]
-    at = next(i for i, t in enumerate(texts) if t.lower() == "standard_conforming_strings")
-    value = texts[at + 1 :]
-    if value[:1] and value[0].upper() in ("=", "TO"):
-        value = value[1:]
-    return len(value) != 1 or value[0].lower() not in _ON
 
 
 def pre_run_findings(migration: Migration, besides: list | tuple = ()) -> list:

@@ -59,6 +59,7 @@ from sqlmig.postgres.rewrites import (
 )
 from sqlmig.postgres.transactions import (
     changes_session,
+    changes_string_syntax,
     is_transaction_control,
     not_in_transaction_reason,
     transaction_boundary,
@@ -77,6 +78,7 @@ __all__ = [
     "backward_incompatible_reason",
     "blocks",
     "changes_session",
+    "changes_string_syntax",
     "conflicts",
     "created_columns",
     "created_table",

@@ -100,3 +100,30 @@ def changes_session(stmt: Statement) -> bool:
     if words[:1] == ["RESET"]:
         return True
     return words[:1] == ["SET"] and words[1:2] not in (["LOCAL"], ["CONSTRAINTS"], ["TRANSACTION"])
+
+
+_ON = {"on", "true", "yes", "1"}
+
+
+def changes_string_syntax(stmt: Statement) -> bool:
+    """SET standard_conforming_strings to anything but on (off, DEFAULT, a database default of off), RESET it
+    (or RESET ALL), or set_config() it.
+
+    `SET standard_conforming_strings = on` (pg_dump and Rails' structure.sql start with it;
+    also `TO on`, `'on'`, `true`) is what sqlmig sets itself, so it changes nothing.
+    """
+    words = stmt.keywords
+    if words[:2] == ("RESET", "ALL"):
+        return True  # resets it to the database's default, which may be off
+    if "set_config" in stmt.text.lower() and "standard_conforming_strings" in stmt.text.lower():
+        return True  # SELECT set_config('standard_conforming_strings', …): sqlmig cannot tell the value
+    if "STANDARD_CONFORMING_STRINGS" not in words[:4] or words[:1] not in (("SET",), ("RESET",)):
+        return False
+    if words[0] == "RESET":
+        return True
+    texts = [t.text for t in stmt.tokens]
+    at = next(i for i, t in enumerate(texts) if t.lower() == "standard_conforming_strings")
+    value = texts[at + 1 :]
+    if value[:1] and value[0].upper() in ("=", "TO"):
+        value = value[1:]
+    return len(value) != 1 or value[0].lower() not in _ON

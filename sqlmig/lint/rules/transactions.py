@@ -53,6 +53,45 @@ def non_tx_statement_in_tx(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) ->
         yield hit(f"{reason}, and {where}", f"run it {split_hint(ctx)}")
 
 
+@rule(
+    "SM509",
+    "string-syntax-change",
+    "error",
+    "A statement that turns standard_conforming_strings off (apply refuses it)",
+    family="transaction",
+)
+def string_syntax_change(stmt: Statement, a: ddl.Anatomy, ctx: FileContext) -> Iterator[Hit]:
+    """## What it does
+    Flags `SET standard_conforming_strings` to anything but on, `RESET standard_conforming_strings`,
+    `RESET ALL`, and `set_config('standard_conforming_strings', …)`.
+
+    ## Why is this bad
+    With the setting off, a backslash in '…' is an escape, so the server reads the statements after it
+    differently from how they were split and reviewed. sqlmig runs every file with the setting on and
+    `apply` (and `check`) refuse these statements before anything runs; this rule says so at commit time.
+    `SET standard_conforming_strings = on` (pg_dump and Rails' structure.sql start with it) changes
+    nothing and passes.
+
+    ## Example
+    ```sql
+    SET standard_conforming_strings = off;
+    INSERT INTO paths VALUES ('C:\\new');
+    ```
+
+    ## Use instead
+    Leave the setting on and write backslash escapes as E'…' strings: `E'C:\\new'`.
+
+    ## Known problems
+    None known.
+    """
+    if postgres.changes_string_syntax(stmt):
+        yield hit(
+            f"{stmt.first_line[:60]}: changes how string literals are read; sqlmig runs every file with "
+            "standard_conforming_strings on and apply refuses this",
+            "remove it, and write backslash escapes as E'...' strings",
+        )
+
+
 _IDEMPOTENT_HEADS = {
     "SET",
     "RESET",
