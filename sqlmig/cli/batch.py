@@ -18,8 +18,6 @@ from sqlmig.cli.base import (
     ProjectDir,
     app,
     err,
-    out,
-    out_json,
     run,
     settings_for,
 )
@@ -123,18 +121,15 @@ def finalize(
     """Mark an applied batched migration final: drop its captured rows and checkpoints (no restore after this)."""
 
     def body() -> int:
-        from sqlmig.migrator import Migrator
+        from sqlmig.cli.migrate import _announce, _migrator
+        from sqlmig.cli.render import print_changes
 
         settings = settings_for(project, database_url, lock_wait=lock_wait)
-        with Migrator(settings) as m:
-            err(f"using {m.target.shown} ({m.target.source})")
+        with _migrator(settings, fmt.value) as m:  # with the event sink: a wait for the lock is shown
+            _announce(m)
             changes = m.finalize(version)
-        if fmt.value == "json":
-            out_json({"event": "result", "command": "finalize", "version": version, "changes": changes})
-        else:
-            for line in changes:
-                out(line)
-            out(f"finalize: {version} is final" if changes else f"finalize: {version} had nothing to drop")
+        summary = f"finalize: {version} is final" if changes else f"finalize: {version} had nothing to drop"
+        print_changes(fmt.value, "finalize", changes, summary, version=version)
         return 0
 
     run(fmt, body)

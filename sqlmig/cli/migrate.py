@@ -22,7 +22,7 @@ from sqlmig.cli.base import (
     run,
     settings_for,
 )
-from sqlmig.cli.render import plan_text, plan_to_dict, render_text, sink_for
+from sqlmig.cli.render import plan_text, plan_to_dict, print_changes, render_text, sink_for
 
 To = Annotated[str | None, typer.Option("--to", help="Target version.", show_default=False)]
 Phase = Annotated[
@@ -233,13 +233,9 @@ def repair(
         with _migrator(settings, fmt.value) as m:
             _announce(m)
             changes = m.repair()
-        if fmt.value == "json":
-            out_json({"event": "result", "command": "repair", "changes": changes})
-        else:
-            for c in changes:
-                out(c)
-            out(f"repair: {len(changes)} change{'s' if len(changes) != 1 else ''}" if changes
-                else "repair: nothing to repair")  # fmt: skip
+        n = len(changes)
+        summary = f"repair: {n} change{'s' if n != 1 else ''}" if changes else "repair: nothing to repair"
+        print_changes(fmt.value, "repair", changes, summary)
         return 0
 
     run(fmt, body)

@@ -99,3 +99,15 @@ def plan_text(data: dict) -> list[str]:
         lines.append("warnings:")
         lines += [f"  ! {w}" for w in warnings]
     return lines
+
+
+def print_changes(fmt: str, command: str, changes: list[str], summary: str, **extra: object) -> None:
+    """The result of a command that changes sqlmig's bookkeeping (repair, finalize): one line per change."""
+    from sqlmig.cli.base import out
+
+    if fmt == "json":
+        out_json({"event": "result", "command": command, **extra, "changes": changes})
+        return
+    for line in changes:
+        out(line)
+    out(summary)
