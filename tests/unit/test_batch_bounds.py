@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sqlmig.batch.bounds import bound_statements
+from sqlmig.batch.bounds import bound_statements, refuse_stray_placeholders
 from sqlmig.errors import ProjectError
 from sqlmig.manifest import Batch
 from sqlmig.sql import has_restore_directive, split_statements
@@ -72,3 +72,31 @@ def test_restore_directive_is_a_comment_line():
     assert has_restore_directive("SELECT 1;\n  --  sqlmig:restore-captured  \n")
     assert not has_restore_directive("SELECT '-- sqlmig:restore-captured';")
     assert not has_restore_directive(None)
+
+
+@pytest.mark.parametrize(
+    ("sql", "name", "line"),
+    [
+        ("UPDATE items SET n = 0 WHERE id >= :BATCH_START;", "batch_start", 1),
+        ("SELECT 1;\nDELETE FROM items\nWHERE id <= :Batch_End;", "batch_end", 2),
+        ("UPDATE items SET note = ':batch_end' WHERE id BETWEEN :batch_start AND 9;", "batch_start", 1),
+    ],
+)
+def test_stray_placeholders_are_found_in_any_case(sql, name, line):
+    with pytest.raises(ProjectError, match=f"^:{name} is a batch range placeholder") as info:
+        refuse_stray_placeholders(split_statements(sql, "m.sql"), "manifests/m.yaml")
+    assert info.value.where == f"m.sql:{line}"
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE items SET note = ':batch_start, :BATCH_END' WHERE id > 0;",  # a string
+        "UPDATE items SET n = 0 /* :batch_start */ WHERE id > 0; -- :batch_end",  # comments
+        "UPDATE items SET \":batch_end\" = 0 WHERE $$:batch_start$$ <> '';",  # a quoted name, a dollar quote
+        "UPDATE items SET n = 0 WHERE id > 0 AND batch_end_at IS NULL;",  # the word without a colon
+        "SELECT '{}'::jsonb, x::batch_start FROM items;",  # a cast to a type of that name
+    ],
+)
+def test_placeholder_text_in_strings_comments_and_names_is_not_a_placeholder(sql):
+    refuse_stray_placeholders(split_statements(sql, "m.sql"), "manifests/m.yaml")
