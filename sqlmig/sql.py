@@ -102,11 +102,6 @@ def _comments_between(text: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _is_atomic_body_start(tokens: list[Any], i: int) -> bool:
-    """True at `BEGIN ATOMIC` (a SQL-standard function body, PostgreSQL 14+)."""
-    return tokens[i].token_type.name == "BEGIN" and i + 1 < len(tokens) and tokens[i + 1].text.upper() == "ATOMIC"
-
-
 _UNTERMINATED = {
     "'": "string ('…')",
     '"': 'quoted identifier ("…")',
@@ -147,21 +142,27 @@ def _tokenize(text: str, path: str) -> list[Any]:
 
 
 def _group(tokens: list[Any]) -> list[list[Any]]:
-    """Tokens grouped into statements at semicolons, except inside BEGIN ATOMIC … END."""
+    """Tokens grouped into statements at semicolons, except inside BEGIN ATOMIC … END (a SQL-standard
+    function body, PostgreSQL 14+). Token types are compared as sqlglot's enum members: reading
+    `.name` costs a Python call per token."""
+    from sqlglot.tokens import TokenType
+
+    semicolon, begin, case, end = TokenType.SEMICOLON, TokenType.BEGIN, TokenType.CASE, TokenType.END
     groups: list[list[Any]] = []
     current: list[Any] = []
     depth = 0  # BEGIN ATOMIC … END nesting, where semicolons do not end the statement
+    last = len(tokens) - 1
     for i, tok in enumerate(tokens):
-        name = tok.token_type.name
-        if name == "SEMICOLON" and depth == 0:
+        kind = tok.token_type
+        if kind is semicolon and depth == 0:
             if current:
                 groups.append(current)
             current = []
             continue
         current.append(tok)
-        if _is_atomic_body_start(tokens, i) or (depth and name == "CASE"):
+        if (kind is begin and i < last and tokens[i + 1].text.upper() == "ATOMIC") or (depth and kind is case):
             depth += 1
-        elif depth and name == "END":
+        elif depth and kind is end:
             depth -= 1
     if current:
         groups.append(current)
@@ -174,18 +175,23 @@ BATCH_PLACEHOLDERS = ("batch_start", "batch_end")
 
 def _psql_only_problems(group: list[Any], text: str, path: str) -> Iterator[ProjectError]:
     """psql meta-commands, psql variables and COPY … FROM stdin / TO stdout: only psql understands them."""
+    from sqlglot.tokens import TokenType
 
     def at(tok: Any) -> str:
         line, _ = _line_col(text, tok.start)
         return f"{path}:{line}" if path else f"line {line}"
 
+    # A meta-command starts with a `\` token and a variable with a `:` one: a statement whose text holds
+    # neither character (most do) has no token to look at here.
+    start, end = group[0].start, group[-1].end + 1
+    scan = group if text.find(":", start, end) >= 0 or text.find("\\", start, end) >= 0 else []
     brackets, meta_end = 0, -1  # a meta-command's arguments run to the end of its line
-    for i, tok in enumerate(group):
-        name = tok.token_type.name
-        brackets += (name == "L_BRACKET") - (name == "R_BRACKET")
+    for i, tok in enumerate(scan):
+        kind = tok.token_type
+        brackets += (kind is TokenType.L_BRACKET) - (kind is TokenType.R_BRACKET)
         if tok.start < meta_end:
             continue
-        if name == "BACKSLASH":
+        if kind is TokenType.BACKSLASH:
             command = text[tok.start : tok.start + 30].split(None, 1)[0]
             meta_end = text.find("\n", tok.start)
             meta_end = len(text) if meta_end < 0 else meta_end
@@ -204,8 +210,8 @@ def _psql_only_problems(group: list[Any], text: str, path: str) -> Iterator[Proj
                 hint="replace \\set/\\i/\\c and friends with plain SQL; split work across migrations",
             )
             continue
-        nxt = group[i + 1] if i + 1 < len(group) else None
-        if (name == "COLON" and brackets == 0 and nxt is not None and nxt.start == tok.end + 1
+        nxt = scan[i + 1] if i + 1 < len(scan) else None
+        if (kind is TokenType.COLON and brackets == 0 and nxt is not None and nxt.start == tok.end + 1
                 and nxt.token_type.name in ("STRING", "IDENTIFIER", "VAR", "L_BRACE")
                 and not (nxt.token_type.name == "VAR" and nxt.text.lower() in BATCH_PLACEHOLDERS)):  # fmt: skip
             yield ProjectError(
@@ -222,8 +228,10 @@ def _psql_only_problems(group: list[Any], text: str, path: str) -> Iterator[Proj
 
 
 def _copy_stdio(group: list[Any]) -> bool:
+    if group[0].text.upper() != "COPY":
+        return False
     words = [t.text.upper() for t in group if t.token_type.name == "VAR"]
-    return group[0].text.upper() == "COPY" and ("STDIN" in words or "STDOUT" in words)
+    return "STDIN" in words or "STDOUT" in words
 
 
 _COPY_DATA_END = re.compile(r"^\\\.[ \t]*\r?$", re.M)
@@ -273,8 +281,11 @@ def _groups_checked(tokens: list[Any], text: str, path: str) -> list[list[Any]]:
 def split_statements(text: str, path: str = "") -> list[Statement]:
     """Split a file's text into statements. Raises ProjectError (with file:line) on text that cannot
     be tokenized or that only psql understands (meta-commands, variables, COPY … FROM stdin)."""
+    from sqlglot.tokens import TokenType
+
     from sqlmig.ddl.cursor import expand
 
+    string = TokenType.STRING
     groups = _groups_checked(_tokenize(text, path), text, path)
     statements: list[Statement] = []
     prev_end = 0
@@ -283,7 +294,7 @@ def split_statements(text: str, path: str = "") -> list[Statement]:
         end = group[-1].end + 1
         line, col = _line_col(text, start)
         leading = expand(group[:8], text[start:end])[:8]  # sqlglot hands REINDEX's, VACUUM's… rest over as one string
-        keywords = tuple(t.text.upper() for t in leading if t.token_type.name != "STRING")
+        keywords = tuple(t.text.upper() for t in leading if t.token_type is not string)
         statements.append(
             Statement(
                 text=text[start:end],

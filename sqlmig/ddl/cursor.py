@@ -33,19 +33,40 @@ def _type(tok: Any) -> str:
     return tok.token_type.name
 
 
+# token type -> (is a string, is never a keyword: a string or a quoted identifier). Memoized by the enum
+# member (an int to hash), because reading an enum's `.name` is a Python call per token.
+_KINDS: dict[Any, tuple[bool, bool]] = {}
+
+
+def _kind(token_type: Any) -> tuple[bool, bool]:
+    got = _KINDS.get(token_type)
+    if got is None:
+        name = token_type.name
+        string = name.endswith("STRING")
+        got = _KINDS[token_type] = (string, string or name == "IDENTIFIER")
+    return got
+
+
 def is_string(tok: Any) -> bool:
-    return _type(tok).endswith("STRING")
+    return _kind(tok.token_type)[0]
 
 
 def word_of(tok: Any) -> str | None:
     """The upper-cased keyword a token could be, or None (strings, quoted identifiers, punctuation)."""
-    if _type(tok) == "IDENTIFIER" or is_string(tok):
+    if _kind(tok.token_type)[1]:
         return None
     return tok.text.translate(_ASCII_UPPER) if _WORD.match(tok.text) else None
 
 
 def words_of(tokens: Any) -> list[str]:
-    return [w for w in (word_of(t) for t in tokens) if w]
+    """word_of of every token, the Nones left out (inlined: it runs for every statement apply checks)."""
+    out = []
+    match, kinds = _WORD.match, _KINDS
+    for tok in tokens:
+        kind = kinds.get(tok.token_type) or _kind(tok.token_type)
+        if not kind[1] and match(tok.text):
+            out.append(tok.text.translate(_ASCII_UPPER))
+    return out
 
 
 def has_pair(words: list[str], first: str, second: str) -> bool:
