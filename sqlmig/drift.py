@@ -38,12 +38,13 @@ def take(conn: Any, settings: Settings) -> fingerprint.Fingerprint:
     """The live schema, without sqlmig's own tables.
 
     Reading an index's definition waits behind an ACCESS EXCLUSIVE lock on its table, so the
-    read runs under `lock_timeout` and says who is in the way instead of hanging.
+    read runs under `lock_timeout` and says who is in the way instead of hanging. BEGIN, the
+    timeout, the catalog queries and COMMIT travel in one pipeline.
     """
     import psycopg
 
     try:
-        with conn.transaction():
+        with fingerprint.pipeline(conn), conn.transaction():
             History(conn, settings.history_schema, settings.history_table).set_local(
                 "lock_timeout", settings.lock_timeout
             )
@@ -188,14 +189,13 @@ def record(conn: Any, history: History, settings: Settings, command: str, versio
            before: DriftReport | None = None) -> str:  # fmt: skip
     """Store the schema a run left as the new baseline (INVALID indexes set aside); returns its hash."""
     after, _ = _comparable(take(conn, settings))
-    snap = after.snapshot
     if before is not None and before.drifted:
         snap = carry_forward(before.baseline.snapshot, before.live.snapshot, after.snapshot)
-    digest = fingerprint.schema_hash(snap)
-    with conn.transaction():
-        history.record_snapshot(command, version, digest, after.server_version,
-                                fingerprint.Fingerprint(snap, after.server_version).compress())  # fmt: skip
-    return digest
+        after = fingerprint.Fingerprint(snap, after.server_version)
+    # BEGIN, the snapshot row, the prune, the hash on the history row and COMMIT: one round trip.
+    with fingerprint.pipeline(conn), conn.transaction():
+        history.record_snapshot(command, version, after.hash, after.server_version, after.compress())
+    return after.hash
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import zlib
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -37,9 +38,21 @@ def _not_member(catalog: str, oid: str, deptypes: str = "'e'") -> str:
 _NOT_OWN = "NOT ({ns}.nspname = %(own_schema)s AND {rel}.relname LIKE ANY (%(own_patterns)s))"
 
 
+# The database owner, evaluated once per query (an InitPlan): owners are mentioned only when they differ.
+_DB_OWNER = "(SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database())"
+
+
 def _owner(col: str) -> str:
     """An owner's name only when it is not the database owner (the usual case needs no mention)."""
-    return f"NULLIF(NULLIF(pg_get_userbyid({col}), %(db_owner)s), 'pg_database_owner')"
+    return f"NULLIF(NULLIF(pg_get_userbyid({col}), {_DB_OWNER}), 'pg_database_owner')"
+
+
+def _comment(catalog: str, oid: str, subid: str = "0") -> str:
+    """A LEFT JOIN of the object's comment as `ds.description`: what obj_description()/col_description()
+    return, without calling a SQL-language function per row (on 1,000 indexes that call costs more than
+    the rest of the row but pg_get_indexdef). pg_description is unique on (objoid, classoid, objsubid)."""
+    return (f"LEFT JOIN pg_description ds ON ds.objoid = {oid} AND ds.classoid = '{catalog}'::regclass "
+            f"AND ds.objsubid = {subid}")  # fmt: skip
 
 
 def _grants(acl: str, owner: str, kind: str) -> str:
@@ -64,8 +77,9 @@ def _grants(acl: str, owner: str, kind: str) -> str:
 
 SCHEMAS = f"""
 SELECT n.nspname, {_owner("n.nspowner")}, {_grants("n.nspacl", "n.nspowner", "n")},
-       obj_description(n.oid, 'pg_namespace')
+       ds.description
 FROM pg_namespace n
+{_comment("pg_namespace", "n.oid")}
 WHERE {_USER_NS} AND n.nspname <> %(own_schema_hidden)s AND {_not_member("pg_namespace", "n.oid")}
 """
 
@@ -78,7 +92,7 @@ SELECT n.nspname, c.relname, c.relkind, c.relpersistence, c.relrowsecurity, c.re
        pg_get_expr(c.relpartbound, c.oid),
        c.reloptions, {_owner("c.relowner")},
        {_grants("c.relacl", "c.relowner", "r")},
-       obj_description(c.oid, 'pg_class'),
+       ds.description,
        CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid) END,
        CASE WHEN am.amname <> 'heap' THEN am.amname END,
        format_type(s.seqtypid, NULL), s.seqincrement, s.seqmin, s.seqmax, s.seqstart, s.seqcache, s.seqcycle,
@@ -90,6 +104,7 @@ FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_am am ON am.oid = c.relam
 LEFT JOIN pg_sequence s ON s.seqrelid = c.oid
+{_comment("pg_class", "c.oid")}
 WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm', 'S') AND {_USER_NS}
   AND {_not_member("pg_class", "c.oid")} AND {_NOT_OWN.format(ns="n", rel="c")}
 """
@@ -101,7 +116,7 @@ SELECT n.nspname, c.relname, c.relkind, a.attname, format_type(a.atttypid, a.att
        a.attnotnull, NULLIF(a.attidentity, ''),
        CASE WHEN a.attgenerated <> '' THEN a.attgenerated::text || ' ' || pg_get_expr(d.adbin, d.adrelid) END,
        CASE WHEN a.attcollation <> t.typcollation THEN co.collname END,
-       col_description(c.oid, a.attnum),
+       ds.description,
        CASE WHEN a.attacl IS NOT NULL THEN
          (SELECT array_agg(g ORDER BY g) FROM (SELECT 'grant ' || x.privilege_type || ' to '
             || CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(x.grantee) END AS g
@@ -112,6 +127,7 @@ JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 LEFT JOIN pg_collation co ON co.oid = a.attcollation
+{_comment("pg_class", "c.oid", "a.attnum")}
 WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'f', 'c') AND {_USER_NS}
   AND {_not_member("pg_class", "c.oid")} AND {_NOT_OWN.format(ns="n", rel="c")}
 ORDER BY n.nspname, c.relname, a.attnum
@@ -120,29 +136,32 @@ ORDER BY n.nspname, c.relname, a.attnum
 # NOT NULL constraints (contype 'n', catalogued from PostgreSQL 18) are read as the column's
 # not_null flag instead, so that 15 and 18 agree.
 CONSTRAINTS = f"""
-SELECT n.nspname, c.relname, con.conname, pg_get_constraintdef(con.oid), obj_description(con.oid, 'pg_constraint')
+SELECT n.nspname, c.relname, con.conname, pg_get_constraintdef(con.oid), ds.description
 FROM pg_constraint con
 JOIN pg_class c ON c.oid = con.conrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
+{_comment("pg_constraint", "con.oid")}
 WHERE con.contype <> 'n' AND {_USER_NS} AND {_NOT_OWN.format(ns="n", rel="c")}
   AND {_not_member("pg_class", "c.oid")}
 """
 
 INDEXES = f"""
 SELECT n.nspname, ic.relname, pg_get_indexdef(i.indexrelid), i.indisvalid, i.indisclustered,
-       obj_description(ic.oid, 'pg_class')
+       ds.description
 FROM pg_index i
 JOIN pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_class c ON c.oid = i.indrelid
 JOIN pg_namespace n ON n.oid = ic.relnamespace
+{_comment("pg_class", "ic.oid")}
 WHERE {_USER_NS} AND {_NOT_OWN.format(ns="n", rel="c")} AND {_not_member("pg_class", "c.oid")}
 """
 
 TRIGGERS = f"""
-SELECT n.nspname, c.relname, tg.tgname, pg_get_triggerdef(tg.oid), tg.tgenabled, obj_description(tg.oid, 'pg_trigger')
+SELECT n.nspname, c.relname, tg.tgname, pg_get_triggerdef(tg.oid), tg.tgenabled, ds.description
 FROM pg_trigger tg
 JOIN pg_class c ON c.oid = tg.tgrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
+{_comment("pg_trigger", "tg.oid")}
 WHERE NOT tg.tgisinternal AND {_USER_NS} AND {_NOT_OWN.format(ns="n", rel="c")}
 """
 
@@ -172,10 +191,11 @@ SELECT n.nspname, p.proname, pg_get_function_identity_arguments(p.oid), p.prokin
        pg_get_function_arguments(p.oid), pg_get_function_result(p.oid), l.lanname, p.provolatile,
        p.proisstrict, p.prosecdef, p.proparallel, p.proleakproof, p.proconfig,
        CASE WHEN p.prokind = 'a' THEN NULL ELSE {{body}} END,
-       {_owner("p.proowner")}, {_grants("p.proacl", "p.proowner", "f")}, obj_description(p.oid, 'pg_proc')
+       {_owner("p.proowner")}, {_grants("p.proacl", "p.proowner", "f")}, ds.description
 FROM pg_proc p
 JOIN pg_namespace n ON n.oid = p.pronamespace
 JOIN pg_language l ON l.oid = p.prolang
+{_comment("pg_proc", "p.oid")}
 WHERE {_USER_NS} AND {_not_member("pg_proc", "p.oid", "'e', 'i'")}
 """
 _BODY_14 = "CASE WHEN p.prosqlbody IS NOT NULL THEN pg_get_function_sqlbody(p.oid) ELSE p.prosrc END"
@@ -189,10 +209,11 @@ SELECT n.nspname, t.typname, t.typtype,
        (SELECT array_agg(dc.conname || ': ' || pg_get_constraintdef(dc.oid) ORDER BY dc.conname)
           FROM pg_constraint dc WHERE dc.contypid = t.oid AND dc.contype <> 'n'),
        (SELECT format_type(r.rngsubtype, NULL) FROM pg_range r WHERE r.rngtypid = t.oid),
-       {_owner("t.typowner")}, {_grants("t.typacl", "t.typowner", "T")}, obj_description(t.oid, 'pg_type')
+       {_owner("t.typowner")}, {_grants("t.typacl", "t.typowner", "T")}, ds.description
 FROM pg_type t
 JOIN pg_namespace n ON n.oid = t.typnamespace
 LEFT JOIN pg_class c ON c.oid = t.typrelid
+{_comment("pg_type", "t.oid")}
 WHERE (t.typtype IN ('e', 'd', 'r') OR (t.typtype = 'c' AND c.relkind = 'c')) AND {_USER_NS}
   AND {_not_member("pg_type", "t.oid")}
 """
@@ -205,11 +226,6 @@ STATISTICS = f"""
 SELECT n.nspname, s.stxname, pg_get_statisticsobjdef(s.oid)
 FROM pg_statistic_ext s JOIN pg_namespace n ON n.oid = s.stxnamespace
 WHERE {_USER_NS}
-"""
-
-CONTEXT = """
-SELECT current_setting('server_version_num')::int,
-       (SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database())
 """
 
 _RELKINDS = {"r": "table", "p": "table", "f": "foreign table", "v": "view", "m": "materialized view", "S": "sequence"}
@@ -229,11 +245,17 @@ class Fingerprint:
     server_version: int
 
     @cached_property
+    def canonical(self) -> bytes:
+        """The canonical JSON, encoded once for both the hash and the stored snapshot."""
+        return canonical_json(self.snapshot)
+
+    @cached_property
     def hash(self) -> str:
-        return schema_hash(self.snapshot)
+        return hashlib.sha256(self.canonical).hexdigest()
 
     def compress(self) -> bytes:
-        return zlib.compress(canonical_json(self.snapshot), 6)
+        """zlib level 1: a tenth of the JSON's size, at a third of level 6's time (the sizes differ by 15%)."""
+        return zlib.compress(self.canonical, 1)
 
 
 def canonical_json(snapshot: Snapshot) -> bytes:
@@ -266,38 +288,52 @@ def take(conn: Any, own_schema: str = "public", own_patterns: tuple[str, ...] = 
     a dedicated history schema other than public is left out as a schema object too.
     Runs read-only catalog queries; safe on a live database.
     """
-    version, db_owner = conn.execute(CONTEXT).fetchone()
-    params = {"own_schema": own_schema, "own_patterns": list(own_patterns), "db_owner": db_owner,
+    version = conn.info.server_version  # libpq's: server_version_num, without a round trip
+    params = {"own_schema": own_schema, "own_patterns": list(own_patterns),
               "own_schema_hidden": own_schema if own_schema != "public" else ""}  # fmt: skip
+    functions = FUNCTIONS.format(body=_BODY_14 if version >= 140000 else "p.prosrc")
+    queries = (SCHEMAS, RELATIONS, COLUMNS, CONSTRAINTS, INDEXES, TRIGGERS, POLICIES, RULES, functions, TYPES,
+               EXTENSIONS, STATISTICS)  # fmt: skip
     snap: Snapshot = {}
+    # Every query goes out at once (one round trip, not a dozen); each result is read while the
+    # server works on the next ones.
+    with pipeline(conn):
+        results = iter([conn.execute(q, params, prepare=False) for q in queries])
 
-    def rows(query: str) -> list[tuple]:
-        return conn.execute(query, params, prepare=False).fetchall()
+        def rows() -> list[tuple]:
+            return next(results).fetchall()
 
-    for nsp, owner, grants, comment in rows(SCHEMAS):
-        _put(snap, "schema", nsp, owner=owner, grants=grants, comment=comment)
-    tables = _read_relations(snap, rows(RELATIONS))
-    composite = _read_columns(snap, tables, rows(COLUMNS))
-    for nsp, rel, con, definition, comment in rows(CONSTRAINTS):
-        _put(snap, "constraint", _name(nsp, rel, con), definition=definition, comment=comment)
-    for nsp, idx, definition, valid, clustered, comment in rows(INDEXES):
-        _put(snap, "index", _name(nsp, idx), definition=definition, invalid=None if valid else True,
-             clustered=clustered or None, comment=comment)  # fmt: skip
-    for nsp, rel, name, definition, enabled, comment in rows(TRIGGERS):
-        _put(snap, "trigger", _name(nsp, rel, name), definition=definition, state=_TRIGGER_STATE.get(enabled),
-             comment=comment)  # fmt: skip
-    for nsp, rel, name, cmd, permissive, roles, using, check in rows(POLICIES):
-        _put(snap, "policy", _name(nsp, rel, name), command=_POLCMD[cmd], permissive=permissive, roles=roles,
-             using=using, with_check=check)  # fmt: skip
-    for nsp, rel, name, definition in rows(RULES):
-        _put(snap, "rule", _name(nsp, rel, name), definition=definition)
-    _read_functions(snap, rows(FUNCTIONS.format(body=_BODY_14 if version >= 140000 else "p.prosrc")))
-    _read_types(snap, rows(TYPES), composite)
-    for name, ext_version, nsp in rows(EXTENSIONS):
-        _put(snap, "extension", name, version=ext_version, schema=nsp)
-    for nsp, name, definition in rows(STATISTICS):
-        _put(snap, "statistics", _name(nsp, name), definition=definition)
+        for nsp, owner, grants, comment in rows():
+            _put(snap, "schema", nsp, owner=owner, grants=grants, comment=comment)
+        tables = _read_relations(snap, rows())
+        composite = _read_columns(snap, tables, rows())
+        for nsp, rel, con, definition, comment in rows():
+            _put(snap, "constraint", _name(nsp, rel, con), definition=definition, comment=comment)
+        for nsp, idx, definition, valid, clustered, comment in rows():
+            _put(snap, "index", _name(nsp, idx), definition=definition, invalid=None if valid else True,
+                 clustered=clustered or None, comment=comment)  # fmt: skip
+        for nsp, rel, name, definition, enabled, comment in rows():
+            _put(snap, "trigger", _name(nsp, rel, name), definition=definition, state=_TRIGGER_STATE.get(enabled),
+                 comment=comment)  # fmt: skip
+        for nsp, rel, name, cmd, permissive, roles, using, check in rows():
+            _put(snap, "policy", _name(nsp, rel, name), command=_POLCMD[cmd], permissive=permissive, roles=roles,
+                 using=using, with_check=check)  # fmt: skip
+        for nsp, rel, name, definition in rows():
+            _put(snap, "rule", _name(nsp, rel, name), definition=definition)
+        _read_functions(snap, rows())
+        _read_types(snap, rows(), composite)
+        for name, ext_version, nsp in rows():
+            _put(snap, "extension", name, version=ext_version, schema=nsp)
+        for nsp, name, definition in rows():
+            _put(snap, "statistics", _name(nsp, name), definition=definition)
     return Fingerprint(snap, version)
+
+
+def pipeline(conn: Any) -> Any:
+    """Pipeline mode (libpq 14+, which psycopg[binary] bundles); plain round trips otherwise."""
+    from psycopg import Pipeline
+
+    return conn.pipeline() if Pipeline.is_supported() else nullcontext()
 
 
 def _read_relations(snap: Snapshot, rows: list[tuple]) -> dict[tuple[str, str], dict]:
