@@ -8,9 +8,11 @@ there is more often a mistake (a typo'd name, a file in the wrong folder) than i
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from sqlmig import postgres
 from sqlmig.config import Settings
@@ -78,31 +80,48 @@ class Project:
         return None
 
 
-def _scan(folder: Path, suffix: str, display_root: Path, errors: list[str]) -> dict[str, Path]:
-    """stem -> path for the files of one folder; naming problems go to `errors`."""
-    found: dict[str, Path] = {}
+class _Found(NamedTuple):
+    """A migration file as _scan found it."""
+
+    path: Path
+    shown: str  # relative to the project, as messages name it
+    link: bool  # a symbolic link (it may dangle)
+
+
+def _scan(folder: Path, suffix: str, display_root: Path, errors: list[str]) -> dict[str, _Found]:
+    """stem -> file for the files of one folder; naming problems go to `errors`.
+
+    os.scandir, in name order (as sorted Paths are): its entries know whether they are folders or
+    links without a stat() per file, and a file's display name is its folder's plus its own."""
+    found: dict[str, _Found] = {}
     if not folder.is_dir():
         return found
-    for path in sorted(folder.iterdir()):
-        shown = _display(path, display_root)
-        if path.name in IGNORED or path.name.startswith("."):
+    shown_dir = _display(folder, display_root)
+    with os.scandir(folder) as entries:
+        listed = sorted(entries, key=lambda e: os.path.normcase(e.name))
+    for entry in listed:
+        name = entry.name
+        shown = f"{shown_dir}{os.sep}{name}"
+        if name in IGNORED or name.startswith("."):
             continue
-        if path.is_dir():
+        if entry.is_dir():
             errors.append(f"{shown}: unexpected folder in {folder.name}/ (migrations are flat files)")
             continue
+        path = folder / name
         if path.suffix != suffix:
             errors.append(f"{shown}: stray file in {folder.name}/; expected <version>_<name>{suffix}")
             continue
-        stem = path.name[: -len(suffix)]
+        stem = name[: -len(suffix)]
         if not NAME_RE.match(stem):
             errors.append(
                 f"{shown}: name does not follow <version>_<name>{suffix} "
                 "(version: digits; name: lower-case letters, digits and _)"
             )
             continue
-        if path.is_symlink() and not path.exists():  # paired as usual, so only this is said about it
+        link = entry.is_symlink()
+        if link and not path.exists():  # paired as usual, so only this is said about it
             errors.append(f"{shown}: symbolic link to {path.readlink()}, which does not exist")
-        found[stem] = path
+        found[stem] = _Found(path, shown, link)
     return found
 
 
@@ -148,10 +167,10 @@ def read_project(settings: Settings) -> tuple[Project, list[str]]:
 
     for stem in sorted(set(downs) - set(ups)):
         missing(stem, f"migrations/{stem}.sql",
-                f"{_display(downs[stem], root)}: rollback without a forward file migrations/{stem}.sql")  # fmt: skip
+                f"{downs[stem].shown}: rollback without a forward file migrations/{stem}.sql")  # fmt: skip
     for stem in sorted(set(mans) - set(ups)):
         missing(stem, f"migrations/{stem}.sql",
-                f"{_display(mans[stem], root)}: manifest without a forward file migrations/{stem}.sql")  # fmt: skip
+                f"{mans[stem].shown}: manifest without a forward file migrations/{stem}.sql")  # fmt: skip
 
     seen: dict[int, str] = {}
     migrations: list[Migration] = []
@@ -159,30 +178,30 @@ def read_project(settings: Settings) -> tuple[Project, list[str]]:
     for stem in sorted(ups, key=lambda s: (int(NAME_RE.match(s)["version"]), s)):
         m = NAME_RE.match(stem)
         version, name = m["version"], m["name"]
-        up_path = ups[stem]
+        up_found = ups[stem]
         if int(version) in seen:
             errors.append(
-                f"{_display(up_path, root)}: duplicate version {version} "
+                f"{up_found.shown}: duplicate version {version} "
                 f"(also migrations/{seen[int(version)]}.sql); renumber one of them: `sqlmig new --renumber {stem}`"
             )
             continue
         seen[int(version)] = stem
-        if any(not p.exists() for p in (up_path, downs.get(stem, up_path), mans.get(stem, up_path))):
+        files = (up_found, downs.get(stem, up_found), mans.get(stem, up_found))
+        if any(f.link and not f.path.exists() for f in files):
             continue  # a dangling symbolic link, reported by _scan
         if stem not in mans:
             missing(stem, f"manifests/{stem}.yaml",
-                    f"{_display(up_path, root)}: missing manifest manifests/{stem}.yaml")  # fmt: skip
+                    f"{up_found.shown}: missing manifest manifests/{stem}.yaml")  # fmt: skip
             continue
-        man_path = mans[stem]
-        man_display = _display(man_path, root)
-        man_raw = man_path.read_bytes()
+        man_display = mans[stem].shown
+        man_raw = mans[stem].path.read_bytes()
         try:
             manifest = cache.get(man_raw, man_display)
         except ProjectError as exc:
             errors.extend(exc.details or [exc.render()])
             continue
-        up = SqlFile.read(up_path, _display(up_path, root))
-        rollback = SqlFile.read(downs[stem], _display(downs[stem], root)) if stem in downs else None
+        up = SqlFile.read(up_found.path, up_found.shown)
+        rollback = SqlFile.read(downs[stem].path, downs[stem].shown) if stem in downs else None
         if rollback is None and manifest.point_of_no_return is None:
             missing(stem, f"rollback/{stem}.sql", f"{up.display}: missing rollback/{stem}.sql; a migration without "
                     "a rollback must declare point_of_no_return: <reason> in its manifest")  # fmt: skip
