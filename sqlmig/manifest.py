@@ -189,11 +189,17 @@ def _one_of_message(error: Any) -> str:
     return _message(best) if best is not None else error.message
 
 
-def _schema_problems(data: dict, positions: Positions) -> list[Problem]:
+@cache
+def _validator() -> Any:
+    """One validator for every manifest read: building it costs as much as validating a manifest."""
     from jsonschema import Draft202012Validator
 
+    return Draft202012Validator(schema())
+
+
+def _schema_problems(data: dict, positions: Positions) -> list[Problem]:
     found: list[tuple[list[Any], str, str]] = []  # (parts, message, validator)
-    for err in Draft202012Validator(schema()).iter_errors(data):
+    for err in _validator().iter_errors(data):
         found += [(parts, msg, err.validator) for parts, msg in _messages(err)]
     # A misspelt required key shows once, as the unknown key with its suggestion.
     suggested = {(tuple(p[:-1]), m.split("'")[3]) for p, m, v in found if v == "additionalProperties" and "mean" in m}

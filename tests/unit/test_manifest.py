@@ -150,6 +150,27 @@ def test_schema_mistakes_word_for_word(text: str, expected: list[str]) -> None:
             ],
             id="anchor-and-alias",
         ),
+        pytest.param(  # an alias on its own: named as an alias, not as YAML's "undefined alias"
+            b"description: x\nphase: *p\n",
+            [
+                "manifests/00007_backfill.yaml:2:8: $: anchors and aliases (&name, *name) are not allowed in "
+                "manifests; write the value out"
+            ],
+            id="alias-alone",
+        ),
+        pytest.param(
+            b"description: x\nphase: &p expand\n",
+            [
+                "manifests/00007_backfill.yaml:2:8: $: anchors and aliases (&name, *name) are not allowed in "
+                "manifests; write the value out"
+            ],
+            id="anchor-alone",
+        ),
+        pytest.param(
+            b"description: x\nphase: !custom expand\n",
+            ["manifests/00007_backfill.yaml:2:8: $: YAML tag !custom is not allowed in manifests; write a plain value"],
+            id="local-tag",
+        ),
         pytest.param(
             b"\xef\xbb\xbfdescription: x\nphase: expand\n",
             [
