@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from sqlmig import fingerprint, schemadiff
@@ -62,14 +63,29 @@ def take(conn: Any, settings: Settings) -> fingerprint.Fingerprint:
 
 @dataclass(frozen=True)
 class Baseline:
-    """The snapshot recorded by the last apply or rollback run."""
+    """The snapshot recorded by the last apply or rollback run, decoded only when it is read: when the
+    live schema hashes as recorded there is nothing to compare object by object."""
 
     taken_at: datetime
     command: str
     version: str | None
-    schema_hash: str
+    recorded_hash: str
     server_version: int
-    snapshot: fingerprint.Snapshot
+    blob: bytes = field(repr=False)
+
+    @cached_property
+    def _decoded(self) -> tuple[fingerprint.Snapshot, str]:
+        snapshot, invalid = set_aside_invalid(fingerprint.decompress(self.blob))  # recorded by an older sqlmig
+        return snapshot, fingerprint.schema_hash(snapshot) if invalid else self.recorded_hash
+
+    @property
+    def snapshot(self) -> fingerprint.Snapshot:
+        return self._decoded[0]
+
+    @property
+    def schema_hash(self) -> str:
+        """The recorded hash, or that of the snapshot without the INVALID indexes an older sqlmig recorded."""
+        return self._decoded[1]
 
     def describe(self) -> str:
         after = f" of {self.version}" if self.version else ""
@@ -120,10 +136,7 @@ def baseline(history: History) -> Baseline | None:
     if row is None:
         return None
     _id, taken_at, command, version, schema_hash, server_version, blob = row
-    snapshot, invalid = set_aside_invalid(fingerprint.decompress(bytes(blob)))  # recorded by an older sqlmig
-    if invalid:
-        schema_hash = fingerprint.schema_hash(snapshot)
-    return Baseline(taken_at, command, version, schema_hash, server_version, snapshot)
+    return Baseline(taken_at, command, version, schema_hash, server_version, bytes(blob))
 
 
 @dataclass(frozen=True)
@@ -160,7 +173,10 @@ def detect(conn: Any, history: History, settings: Settings) -> DriftReport | Non
     if base is None:
         return None
     live, invalid = _comparable(take(conn, settings))
-    changes = [] if live.hash == base.schema_hash else schemadiff.compare(base.snapshot, live.snapshot)
+    # The live schema (INVALID indexes set aside) hashing as recorded means the recorded snapshot holds
+    # none either: no need to decode it.
+    same = live.hash == base.recorded_hash or live.hash == base.schema_hash
+    changes = [] if same else schemadiff.compare(base.snapshot, live.snapshot)
     return DriftReport(base, live, changes, invalid)
 
 
