@@ -19,7 +19,7 @@ from sqlmig.config import Settings
 from sqlmig.errors import ProjectError
 from sqlmig.manifest import Manifest
 from sqlmig.manifest_cache import ManifestCache
-from sqlmig.sql import SqlFile, checksum, foreign_markers, has_restore_directive
+from sqlmig.sql import SqlFile, checksum, foreign_markers, has_restore_directive, read_bytes
 
 NAME_RE = re.compile(r"^(?P<version>[0-9]+)_(?P<name>[a-z0-9][a-z0-9_]*)$")
 IGNORED = {".gitkeep", ".keep", "README.md", "README"}
@@ -194,7 +194,7 @@ def read_project(settings: Settings) -> tuple[Project, list[str]]:
                     f"{up_found.shown}: missing manifest manifests/{stem}.yaml")  # fmt: skip
             continue
         man_display = mans[stem].shown
-        man_raw = mans[stem].path.read_bytes()
+        man_raw = read_bytes(mans[stem].path)
         try:
             manifest = cache.get(man_raw, man_display)
         except ProjectError as exc:

@@ -85,3 +85,13 @@ def test_refused_with_file_and_line(sql, where, message):
     assert info.value.where == where
     assert message in info.value.message
     assert info.value.hint
+
+
+def test_files_are_read_byte_for_byte(tmp_path):
+    """sql.read_bytes (one os.read loop) gives what Path.read_bytes gives: CRLF, a BOM, more than one read."""
+    from sqlmig.sql import read_bytes
+
+    path = tmp_path / "m.sql"
+    for raw in (b"", b"\xef\xbb\xbfSELECT 1;\r\nSELECT 2;\r\n", b"SELECT '" + b"x\r\n" * 50_000 + b"';\n"):
+        path.write_bytes(raw)
+        assert read_bytes(path) == path.read_bytes() == raw
