@@ -14,7 +14,10 @@ from typing import Any
 
 # PostgreSQL's scanner (scan.l): ident_start [A-Za-z\200-\377_], ident_cont adds digits and `$`. Every
 # byte of a non-ASCII character is >= 0x80, so any non-ASCII character may start or continue a name.
-_WORD = re.compile(r"^[A-Za-z_\u0080-\U0010ffff][A-Za-z0-9_$\u0080-\U0010ffff]*$")
+# Written as the ASCII characters that may not: the class [\u0080-\U0010ffff] took 3.5 ms to compile.
+_NOT_START = r"\x00-\x40\x5b-\x5e\x60\x7b-\x7f"  # ASCII except A-Z, a-z and _
+_NOT_CONTINUE = r"\x00-\x23\x25-\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x7f"  # ASCII except A-Z, a-z, 0-9, _ and $
+_WORD = re.compile(f"^[^{_NOT_START}][^{_NOT_CONTINUE}]*$")
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
