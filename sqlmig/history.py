@@ -138,8 +138,9 @@ SERVER_INFO = "SELECT current_setting('server_version_num')::int, current_user, 
 
 # ---- one migration's transaction, in as few round trips as psql needs for BEGIN … COMMIT.
 # {…} placeholders are composed with psycopg.sql.Literal: these are multi-statement simple queries.
-BEGIN_MIGRATION = (
-    "BEGIN; SELECT set_config('lock_timeout', {lock_timeout}, true), "
+BEGIN = "BEGIN"
+SET_LOCAL_TIMEOUTS = (
+    "SELECT set_config('lock_timeout', {lock_timeout}, true), "
     "set_config('statement_timeout', {statement_timeout}, true)"
 )
 SET_SESSION_TIMEOUTS = (
@@ -153,19 +154,23 @@ ROLLBACK = "ROLLBACK"
 SESSION_DEFAULTS = "SET standard_conforming_strings = on"
 # Undo what a migration's own SET / SET ROLE did, so it cannot leak into the next migration or
 # into sqlmig's bookkeeping (psql -f would have started each file in a fresh session).
-RESET_SESSION = "RESET ALL; RESET SESSION AUTHORIZATION; RESET ROLE; SET standard_conforming_strings = on"
+RESET_SESSION_STATEMENTS = ("RESET ALL", "RESET SESSION AUTHORIZATION", "RESET ROLE", SESSION_DEFAULTS)
+RESET_SESSION = "; ".join(RESET_SESSION_STATEMENTS)
 # The whole history row in one statement: the outcome of a run (applied, failed) or its start
 # (running, for `transaction: none`). started_at is derived from the run's duration so one
-# statement at the end can record it.
+# statement at the end can record it. A NULL duration_ms is the time since the transaction began
+# (now()), measured by the server: a streamed migration's row is sent before its statements ran.
 RECORD_RUN = """
+WITH run AS (SELECT coalesce({duration_ms}::int, (extract(epoch FROM clock_timestamp() - now()) * 1000)::int) AS ms)
 INSERT INTO {table} (version, name, phase, status, transaction_mode, checksum, rollback_checksum,
                      manifest_checksum, statements_done, done_checksum, started_at, finished_at,
                      duration_ms, sqlmig_version, error, rollback_sql, point_of_no_return)
-VALUES ({version}, {name}, {phase}, {status}, {transaction_mode}, {checksum}, {rollback_checksum},
-        {manifest_checksum}, {statements_done}, {done_checksum},
-        clock_timestamp() - {duration_ms} * interval '1 millisecond',
-        CASE WHEN {status} <> 'running' THEN clock_timestamp() END,
-        {duration_ms}, {sqlmig_version}, {error}, {rollback_sql}, {point_of_no_return})
+SELECT {version}, {name}, {phase}, {status}, {transaction_mode}, {checksum}, {rollback_checksum},
+       {manifest_checksum}, {statements_done}, {done_checksum},
+       clock_timestamp() - run.ms * interval '1 millisecond',
+       CASE WHEN {status} <> 'running' THEN clock_timestamp() END,
+       run.ms, {sqlmig_version}, {error}, {rollback_sql}, {point_of_no_return}
+FROM run
 ON CONFLICT (version) DO UPDATE SET
     name = EXCLUDED.name, phase = EXCLUDED.phase, status = EXCLUDED.status,
     transaction_mode = EXCLUDED.transaction_mode, checksum = EXCLUDED.checksum,
@@ -175,6 +180,7 @@ ON CONFLICT (version) DO UPDATE SET
     applied_by = current_user, client_host = host(inet_client_addr()),
     sqlmig_version = EXCLUDED.sqlmig_version, error = EXCLUDED.error, rollback_sql = EXCLUDED.rollback_sql,
     point_of_no_return = EXCLUDED.point_of_no_return, rolled_back_at = NULL
+RETURNING duration_ms
 """
 
 # ---- batched data migrations (sqlmig.batch). {checkpoints} is <history_table>_checkpoints in the history
@@ -559,7 +565,7 @@ class History:
         Any exception (Ctrl-C included) rolls the transaction back before it propagates; a
         normal exit commits, unless `record_run(..., commit=True)` already did.
         """
-        self.conn.execute(self._literals(BEGIN_MIGRATION, lock_timeout=lock_timeout,
+        self.conn.execute(self._literals(f"{BEGIN}; {SET_LOCAL_TIMEOUTS}", lock_timeout=lock_timeout,
                                          statement_timeout=statement_timeout))  # fmt: skip
         try:
             yield
@@ -595,6 +601,19 @@ class History:
             parts.append(COMMIT)
         values = {**row, "status": status, "duration_ms": duration_ms, "error": error}
         self.conn.execute(self._literals(";".join(parts), **values))
+
+    # ---- a streamed migration (sqlmig.stream): one statement per query, as bytes
+    def streamed_begin(self, lock_timeout: str, statement_timeout: str) -> list[bytes]:
+        """BEGIN and SET LOCAL lock_timeout/statement_timeout."""
+        timeouts = self._literals(SET_LOCAL_TIMEOUTS, lock_timeout=lock_timeout, statement_timeout=statement_timeout)
+        return [BEGIN.encode(), timeouts.as_bytes(self.conn)]
+
+    def streamed_finish(self, row: dict, *, reset_session: bool) -> list[bytes]:
+        """RESET_SESSION's statements when the migration changed session state, the history row (its
+        duration the server's since BEGIN, RETURNING it) and COMMIT."""
+        resets = [q.encode() for q in RESET_SESSION_STATEMENTS] if reset_session else []
+        values = {**row, "status": "applied", "duration_ms": None, "error": None}
+        return [*resets, self._literals(RECORD_RUN, **values).as_bytes(self.conn), COMMIT.encode()]
 
     def set_timeouts(self, lock_timeout: str, statement_timeout: str) -> None:
         """Session-level timeouts for a `transaction: none` migration (undone by reset_session)."""

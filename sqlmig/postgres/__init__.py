@@ -60,6 +60,7 @@ from sqlmig.postgres.rewrites import (
 from sqlmig.postgres.transactions import (
     changes_session,
     changes_string_syntax,
+    drops_prepared_statements,
     is_transaction_control,
     not_in_transaction_reason,
     transaction_boundary,
@@ -86,6 +87,7 @@ __all__ = [
     "destructive_reason",
     "dml_kind",
     "dml_target",
+    "drops_prepared_statements",
     "fold_name",
     "insert_select_reads",
     "is_additive",

@@ -102,6 +102,11 @@ def changes_session(stmt: Statement) -> bool:
     return words[:1] == ["SET"] and words[1:2] not in (["LOCAL"], ["CONSTRAINTS"], ["TRANSACTION"])
 
 
+def drops_prepared_statements(stmt: Statement) -> bool:
+    """DEALLOCATE and DISCARD: they drop prepared statements, which the client library keeps track of."""
+    return ddl.words(stmt)[:1] in (["DEALLOCATE"], ["DISCARD"])
+
+
 _ON = {"on", "true", "yes", "1"}
 
 

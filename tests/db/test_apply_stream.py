@@ -1,0 +1,150 @@
+"""Streamed migrations (sqlmig.stream): consecutive plain transactional migrations are sent ahead of their
+results in one pipeline. Nothing queued behind a failure runs, events and history stay exact, Ctrl-C stops
+the queued migrations, and the migrations that cannot be streamed run in their place in the order."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psycopg
+import pytest
+
+from sqlmig.stream import WINDOW, StreamFailed, stream
+from tests.conftest import REPO
+
+
+def _apply(cli, project, url, *extra):
+    return cli("apply", "--database-url", url, "--project", str(project.root), *extra)
+
+
+def _rel(db, name):
+    return db.execute("SELECT to_regclass(%s)", (name,)).fetchone()[0]
+
+
+def _run_stream(conn, queries):
+    started, finished = [], []
+    try:
+        stream(conn, iter(q.encode() for q in queries), started.append, lambda i, res: finished.append(i))
+    except StreamFailed as exc:
+        return started, finished, exc
+    return started, finished, None
+
+
+def test_the_server_skips_every_query_queued_behind_an_error_later_transactions_included(database_url, db):
+    queries = ["BEGIN", "CREATE TABLE s1 (a int)", "COMMIT",
+               "BEGIN", "CREATE TABLE s2 (a int)", "SELECT 1 / 0", "COMMIT",
+               "BEGIN", "CREATE TABLE s3 (a int)", "COMMIT"]  # fmt: skip
+    assert len(queries) <= WINDOW  # all of them are on the wire before the error comes back
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        started, finished, failed = _run_stream(conn, queries)
+        assert failed is not None and failed.index == 5 and failed.error.sqlstate == "22012"
+        assert finished == [0, 1, 2, 3, 4] and started == [0, 1, 2, 3, 4, 5]
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR  # left for the caller
+        conn.execute("ROLLBACK")
+        assert conn.execute("SELECT 1").fetchone() == (1,)  # the connection is usable again
+    assert _rel(db, "s1") == "s1"
+    assert _rel(db, "s2") is None and _rel(db, "s3") is None
+
+
+def test_a_stream_longer_than_the_window_runs_every_query_in_order(database_url, db):
+    db.execute("CREATE TABLE seq (n int)")
+    queries = [f"INSERT INTO seq VALUES ({n})" for n in range(WINDOW * 5 + 3)]
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        started, finished, failed = _run_stream(conn, queries)
+    assert failed is None
+    assert started == finished == list(range(len(queries)))
+    assert [r[0] for r in db.execute("SELECT n FROM seq ORDER BY ctid")] == list(range(len(queries)))
+
+
+def test_a_failure_mid_stream_stops_the_migrations_queued_after_it(project, database_url, db, cli):
+    for n in range(1, 11):
+        sql = f"CREATE TABLE t{n} (id int);\n" + ("SELECT 1 / 0;\n" if n == 3 else f"CREATE INDEX ON t{n} (id);\n")
+        project.add(f"{n:05d}_t{n}", sql)
+    res = _apply(cli, project, database_url)
+    assert res.returncode == 1
+    assert "migrations/00003_t3.sql:2: statement failed: SELECT 1 / 0\n" in res.stderr
+    assert "22012: division by zero" in res.stderr and "Traceback" not in res.stderr
+    assert [_rel(db, f"t{n}") for n in (1, 2)] == ["t1", "t2"]
+    assert all(_rel(db, f"t{n}") is None for n in range(3, 11))
+    rows = dict(db.execute("SELECT version, status FROM sqlmig_history").fetchall())
+    assert rows == {"00001": "applied", "00002": "applied", "00003": "failed"}
+
+
+def test_events_of_streamed_migrations_come_in_order(project, database_url, cli):
+    for n in range(1, 4):
+        project.add(f"{n:05d}_t{n}", f"CREATE TABLE t{n} (id int);\nCREATE INDEX ON t{n} (id);\n")
+    res = _apply(cli, project, database_url, "--format", "json")
+    assert res.returncode == 0, res.stderr
+    events = [json.loads(line) for line in res.stdout.splitlines()]
+    got = [(e["event"], e.get("version"), e.get("index")) for e in events
+           if e["event"].startswith(("migration_", "statement_"))]  # fmt: skip
+    want = []
+    for n in range(1, 4):
+        v = f"{n:05d}"
+        want += [("migration_started", v, None), ("statement_started", v, 0), ("statement_done", v, 0),
+                 ("statement_started", v, 1), ("statement_done", v, 1), ("migration_done", v, None)]  # fmt: skip
+    assert got == want
+
+
+def test_the_recorded_duration_is_the_servers_time_for_the_whole_migration(project, database_url, db, cli):
+    # The history row is sent before the statements ran: the server measures from BEGIN to the row.
+    project.add("00001_slow", "CREATE TABLE slow (id int);\nSELECT pg_sleep(0.3);\n")
+    project.add("00002_fast", "CREATE TABLE fast (id int);\n")
+    res = _apply(cli, project, database_url, "--format", "json")
+    assert res.returncode == 0, res.stderr
+    rows = {v: (ms, a, b) for v, ms, a, b in db.execute(
+        "SELECT version, duration_ms, started_at, finished_at FROM sqlmig_history")}  # fmt: skip
+    ms, started, finished = rows["00001"]
+    assert ms >= 300 and started < finished
+    assert (finished - started).total_seconds() * 1000 == pytest.approx(ms, abs=2)
+    assert rows["00002"][0] < 300 and rows["00002"][1] >= rows["00001"][2]  # it began after 00001 committed
+    done = {json.loads(line)["version"]: json.loads(line)["duration_ms"] for line in res.stdout.splitlines()
+            if json.loads(line)["event"] == "migration_done"}  # fmt: skip
+    assert done["00001"] == ms  # what apply reports is what history keeps
+
+
+def test_migrations_that_are_not_streamed_run_in_their_place(project, database_url, db, cli):
+    project.add("00001_a", "CREATE TABLE a (id int);\nINSERT INTO a VALUES (1);")
+    project.add("00002_check", "INSERT INTO a VALUES (2);",
+                manifest={"verify": ["SELECT count(*) = 2 FROM a"]})  # fmt: skip
+    project.add("00003_b", "INSERT INTO a VALUES (3);")
+    project.add("00004_idx", "CREATE INDEX CONCURRENTLY a_idx ON a (id);", manifest={"transaction": "none"})
+    project.add("00005_c", "INSERT INTO a VALUES (5);\nDEALLOCATE ALL;")
+    project.add("00006_d", "INSERT INTO a VALUES (6);")
+    res = _apply(cli, project, database_url)
+    assert res.returncode == 0, res.stderr
+    assert [r[0] for r in db.execute("SELECT id FROM a ORDER BY ctid")] == [1, 2, 3, 5, 6]
+    assert _rel(db, "a_idx") == "a_idx"
+    applied = db.execute("SELECT version FROM sqlmig_history WHERE status = 'applied' ORDER BY finished_at")
+    assert [r[0] for r in applied] == ["00001", "00002", "00003", "00004", "00005", "00006"]
+
+
+def test_ctrl_c_stops_the_migrations_queued_behind_the_running_one(project, database_url, db):
+    project.add("00001_first", "CREATE TABLE first (a int);")
+    project.add("00002_long", "CREATE TABLE partial (a int);\nSELECT pg_sleep(600);")
+    project.add("00003_after", "CREATE TABLE after_it (a int);")  # queued in the same stream, behind the sleep
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SQLMIG_DATABASE_URL")}
+    proc = subprocess.Popen([sys.executable, "-m", "sqlmig", "apply", "--database-url", database_url,
+                             "--project", str(project.root)], cwd=REPO, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        row = db.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'sqlmig' "
+                         "AND query LIKE 'SELECT pg_sleep(600)%' AND state = 'active'").fetchone()  # fmt: skip
+        if row[0]:
+            break
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert _rel(db, "first") == "first"
+    assert _rel(db, "partial") is None and _rel(db, "after_it") is None
+    assert dict(db.execute("SELECT version, status FROM sqlmig_history").fetchall()) == {"00001": "applied"}
+    assert db.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'sqlmig'").fetchone()[0] == 0
