@@ -83,10 +83,16 @@ class _Run:
         self.selector = selectors.DefaultSelector()
 
     def loop(self) -> None:
-        while not self.over:
-            self._send()
-            self._wait()
-            self._read()
+        from psycopg import OperationalError
+
+        try:
+            while not self.over:
+                self._send()
+                self._wait()
+                self._read()
+        except OperationalError as exc:  # the connection is gone, and with it the open transaction
+            self.broken = True
+            self.failed = self.failed or StreamFailed(self.completed, exc)
 
     def _send(self) -> None:
         """Queue queries up to the window; after the last one (or an error), the Sync."""
@@ -117,19 +123,13 @@ class _Run:
 
     def _wait(self) -> None:
         """Until the server has something for us; flushing what libpq could not send yet."""
-        from psycopg import OperationalError
-
         events = selectors.EVENT_READ | (selectors.EVENT_WRITE if self.pg.flush() else 0)
         key = self.selector.register(self.pg.socket, events)
         try:
             self.selector.select()
         finally:
             self.selector.unregister(key.fileobj)
-        try:
-            self.pg.consume_input()
-        except OperationalError:
-            self.broken = True
-            raise
+        self.pg.consume_input()
 
     def _read(self) -> None:
         from psycopg import errors

@@ -148,3 +148,27 @@ def test_ctrl_c_stops_the_migrations_queued_behind_the_running_one(project, data
     assert _rel(db, "partial") is None and _rel(db, "after_it") is None
     assert dict(db.execute("SELECT version, status FROM sqlmig_history").fetchall()) == {"00001": "applied"}
     assert db.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'sqlmig'").fetchone()[0] == 0
+
+
+def test_a_terminated_connection_mid_stream_is_a_clear_failure(project, database_url, db):
+    project.add("00001_first", "CREATE TABLE first (a int);")
+    project.add("00002_long", "CREATE TABLE partial (a int);\nSELECT pg_sleep(600);")
+    project.add("00003_after", "CREATE TABLE after_it (a int);")
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SQLMIG_DATABASE_URL")}
+    proc = subprocess.Popen([sys.executable, "-m", "sqlmig", "apply", "--database-url", database_url,
+                             "--project", str(project.root)], cwd=REPO, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        killed = db.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'sqlmig' "
+                            "AND query LIKE 'SELECT pg_sleep(600)%' AND state = 'active'").fetchall()  # fmt: skip
+        if killed:
+            break
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    assert "migrations/00002_long.sql:2: statement failed: SELECT pg_sleep(600)" in err
+    assert "57P01" in err and "Traceback" not in err
+    assert _rel(db, "partial") is None and _rel(db, "after_it") is None
+    assert dict(db.execute("SELECT version, status FROM sqlmig_history").fetchall()) == {"00001": "applied"}
