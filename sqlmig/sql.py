@@ -143,25 +143,32 @@ def _tokenize(text: str, path: str) -> list[Any]:
 
 
 def _group(tokens: list[Any]) -> list[list[Any]]:
-    """Tokens grouped into statements at semicolons, except inside BEGIN ATOMIC … END (a SQL-standard
-    function body, PostgreSQL 14+). Token types are compared as sqlglot's enum members: reading
-    `.name` costs a Python call per token."""
+    """Tokens grouped into statements at semicolons, except inside parentheses (as psql: a rule's
+    `DO ALSO (INSERT …; INSERT …)`) and inside BEGIN ATOMIC … END (a SQL-standard function body,
+    PostgreSQL 14+). Token types are compared as sqlglot's enum members: reading `.name` costs a
+    Python call per token."""
     from sqlglot.tokens import TokenType
 
     semicolon, begin, case, end = TokenType.SEMICOLON, TokenType.BEGIN, TokenType.CASE, TokenType.END
+    opening, closing = TokenType.L_PAREN, TokenType.R_PAREN
     groups: list[list[Any]] = []
     current: list[Any] = []
     depth = 0  # BEGIN ATOMIC … END nesting, where semicolons do not end the statement
+    parens = 0  # open parentheses; a stray ")" does not go below zero (psql's rule too)
     last = len(tokens) - 1
     for i, tok in enumerate(tokens):
         kind = tok.token_type
-        if kind is semicolon and depth == 0:
+        if kind is semicolon and depth == 0 and parens == 0:
             if current:
                 groups.append(current)
             current = []
             continue
         current.append(tok)
-        if (kind is begin and i < last and tokens[i + 1].text.upper() == "ATOMIC") or (depth and kind is case):
+        if kind is opening:
+            parens += 1
+        elif kind is closing:
+            parens -= parens > 0
+        elif (kind is begin and i < last and tokens[i + 1].text.upper() == "ATOMIC") or (depth and kind is case):
             depth += 1
         elif depth and kind is end:
             depth -= 1

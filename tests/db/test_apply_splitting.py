@@ -66,6 +66,12 @@ BEGIN ATOMIC
 END;
 CALL atomic_p();
 CREATE VIEW "v;iew" AS SELECT 'semi;colon' AS s, E'\'' AS q;
+CREATE TABLE ruled (x int);
+CREATE RULE ruled_also AS ON INSERT TO ruled DO ALSO (
+    INSERT INTO vals VALUES ('rule1', 'r;1');
+    INSERT INTO vals VALUES ('rule2', 'r;2')
+);
+INSERT INTO ruled VALUES (1);
 DO $$ BEGIN PERFORM 1; END $$;
 INSERT INTO vals VALUES ('last', 'no semicolon at the end') /* ; */"""
 
@@ -80,6 +86,8 @@ EXPECTED_VALUES = {
     "unicode": "data;",
     "proc": "p;q",
     "proc2": "p;",
+    "rule1": "r;1",
+    "rule2": "r;2",
     "last": "no semicolon at the end",
 }
 
@@ -121,9 +129,10 @@ def test_each_statement_reaches_the_server_verbatim_and_matches_psql(project, da
 
     statements = split_statements(TRICKY, "migrations/00001_tricky.sql")
     logged = _logged(database_url)
-    # the CALL's INSERTs and the DO block log their top-level statement, like every other statement
+    # the CALL's INSERTs, the rule's two actions and the DO block log their top-level statement, like every other
     expected = [s.text for s in statements if not s.text.startswith("DO ")]
-    assert logged == [s for s in expected for _ in range(2 if s.startswith("CALL") else 1)]
+    twice = ("CALL", "INSERT INTO ruled")
+    assert logged == [s for s in expected for _ in range(2 if s.startswith(twice) else 1)]
     for stmt in statements:  # each text is a slice of the file, starting on the line it claims
         offset = TRICKY.index(stmt.text)
         assert TRICKY.count("\n", 0, offset) + 1 == stmt.line

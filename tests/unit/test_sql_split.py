@@ -38,6 +38,10 @@ def texts(sql: str) -> list[str]:
         ("SELECT 1;;;\n;SELECT 2", ["SELECT 1", "SELECT 2"]),
         ("SELECT 1;\r\nSELECT\r\n'a;b';\r\n", ["SELECT 1", "SELECT\r\n'a;b'"]),
         ("SELECT 'héllo;wörld'; SELECT 'ü'", ["SELECT 'héllo;wörld'", "SELECT 'ü'"]),
+        # inside parentheses a semicolon does not end the statement (psql's rule): a rule's actions
+        ("CREATE RULE r AS ON INSERT TO a DO ALSO (INSERT INTO b VALUES (1); NOTIFY b); SELECT 2",
+         ["CREATE RULE r AS ON INSERT TO a DO ALSO (INSERT INTO b VALUES (1); NOTIFY b)", "SELECT 2"]),
+        ("SELECT (1)); SELECT 2", ["SELECT (1))", "SELECT 2"]),  # a stray ")" does not count below zero
     ],
 )  # fmt: skip
 def test_boundaries(sql, expected):
