@@ -55,7 +55,10 @@ def stream(conn: Any, queries: Iterator[bytes], on_start: Callable[[int], None],
         raise
     finally:
         if pg.pipeline_status and not run.broken:
-            pg.exit_pipeline_mode()
+            try:
+                pg.exit_pipeline_mode()
+            except Exception:  # results still pending (a second Ctrl-C while draining): closing ends it all
+                run.broken = True
     if run.failed is not None:
         raise run.failed
 
@@ -156,7 +159,7 @@ class _Run:
                     error = errors.error_from_result(res, encoding=self.conn.info.encoding)
                     self.failed = StreamFailed(self.completed, error)
                 self.last = None
-            elif status != self.status.PIPELINE_ABORTED and self.failed is None:
+            elif status != self.status.PIPELINE_ABORTED:  # also while cancelling: what completes is reported
                 self.last = res
 
 
