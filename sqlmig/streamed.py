@@ -1,0 +1,95 @@
+"""Which planned steps apply as one stream (sqlmig.stream), and the queries and events of such a run.
+
+The runner streams consecutive steps that `streamable` accepts; a Feed generates their queries
+as the stream asks for them (BEGIN and the timeouts, the statements, the history row, COMMIT),
+knows which step and statement each query belongs to, and turns the stream's callbacks into the
+runner's events and results.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from sqlmig import postgres
+from sqlmig.events import MigrationDone, MigrationStarted, StatementDone, StatementStarted
+from sqlmig.planner import Step
+from sqlmig.project import check_statements
+from sqlmig.sql import Statement
+
+
+def streamable(step: Step) -> bool:
+    """A step that can be streamed: applying a transactional migration that has no batch (its own
+    transactions), no verify queries (they decide about COMMIT), is no point of no return (it may
+    take a backup first) and drops no prepared statements (psycopg, which keeps track of them, does
+    not see a streamed statement)."""
+    m = step.migration
+    if not (step.direction == "up" and m is not None and m.manifest.transactional and m.manifest.batch is None
+            and not m.manifest.verify and not m.point_of_no_return):  # fmt: skip
+        return False
+    return not any(postgres.drops_prepared_statements(s) for s in check_statements(m))
+
+
+class Feed:
+    """The queries of streamed steps, generated as the stream needs them, and what each one is."""
+
+    def __init__(self, runner: Any, steps: list[Step]) -> None:
+        self.runner, self.steps = runner, steps
+        self.kinds: list[tuple[Step, Statement | None, str]] = []  # per query: its step, statement, role
+        self.stmt_t0 = 0.0
+        self.done: list[tuple[Step, int]] = []  # the steps committed, with their duration (ms)
+        self.t0 = time.perf_counter()  # when the current step began
+        self.ms = 0
+        self.emitted: set[str] = set()
+
+    def queries(self) -> Iterator[bytes]:
+        runner = self.runner
+        for step in self.steps:
+            m = step.migration
+            assert m is not None
+            statements = check_statements(m)
+            lock, stmt_timeout, _ = runner._timeouts(step)
+            reset = any(postgres.changes_session(s) for s in statements)
+            row = runner._history_row(step, statements, len(statements))
+            begin = runner.history.streamed_begin(lock, stmt_timeout)
+            finish = runner.history.streamed_finish(row, reset_session=reset)
+            self.kinds += [(step, None, "begin")] * len(begin)
+            yield from begin
+            encoding = runner.conn.info.encoding
+            for stmt in statements:
+                self.kinds.append((step, stmt, "statement"))
+                yield stmt.text.encode(encoding)
+            self.kinds += [(step, None, "reset")] * (len(finish) - 2) + [(step, None, "record"), (step, None, "commit")]
+            yield from finish
+
+    def owner(self, index: int) -> tuple[Step, Statement | None, str]:
+        """The failed query's step, statement, and stage as Runner._failure names it."""
+        step, stmt, role = self.kinds[index]
+        return step, stmt, "" if role in ("begin", "statement") else "commit"
+
+    def started(self, index: int) -> None:
+        step, stmt, _ = self.kinds[index]
+        emit = self.runner.emit
+        if index == 0 or self.kinds[index - 1][2] == "commit":  # the step's BEGIN
+            self.t0 = time.perf_counter()
+            m = step.migration
+            assert m is not None
+            if step.version not in self.emitted:
+                self.emitted.add(step.version)
+                emit(MigrationStarted(m.version, m.name, "up", len(check_statements(m)), True))
+        if stmt is not None:
+            emit(StatementStarted(step.version, stmt.index, stmt.path, stmt.line, stmt.first_line))
+            self.stmt_t0 = time.perf_counter()
+
+    def finished(self, index: int, result: Any) -> None:
+        step, stmt, role = self.kinds[index]
+        if stmt is not None:
+            self.runner.emit(StatementDone(step.version, stmt.index, int((time.perf_counter() - self.stmt_t0) * 1000)))
+        elif role == "record":  # RETURNING the duration the server measured
+            self.ms = int(result.get_value(0, 0))
+        elif role == "commit":
+            m = step.migration
+            assert m is not None
+            self.runner.emit(MigrationDone(m.version, m.name, "up", self.ms))
+            self.done.append((step, self.ms))
