@@ -223,7 +223,9 @@ def run_check(settings: Settings, *, base: str | None = None, allow_out_of_order
         base_findings, new = _base_findings(tree, files, allow_out_of_order)
         findings += base_findings
     shipped = {f.path for f in findings if f.rule == "check/edited"}
-    findings += _sum_findings(files, settings, tree, shipped)
+    # A stray file is said once, as such: `sqlmig hash` would list it, not make it belong.
+    stray = {f.path for f in findings if f.rule == "check/files"}
+    findings += [f for f in _sum_findings(files, settings, tree, shipped) if f.path not in stray]
     shown_base = f"{base} ({tree.commit[:12]})" if tree else None
     unreadable = len(set(found) - {m.stem for m in project.migrations})
     return CheckResult(sort_findings(set(findings)), len(found), shown_base, tuple(new), unreadable)

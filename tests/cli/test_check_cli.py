@@ -251,3 +251,15 @@ def test_django_add_field_with_a_default_judged_by_what_old_code_can_still_do(tm
                 "know the column yet start failing"
             )
             assert "DROP DEFAULT: writers that relied on the default" not in res.stdout
+
+
+def test_a_stray_file_is_said_once_not_also_as_missing_from_the_sum(tmp_path, cli) -> None:
+    root = copy_example(tmp_path)
+    (root / "migrations" / "notes.txt").write_text("to do\n")  # not in migrations.sum: hashing would not help
+    res = cli("check", "--project", str(root), "--format", "json")
+    about = [f for f in json.loads(res.stdout)["findings"] if f["path"] == "migrations/notes.txt"]
+    assert [f["rule"] for f in about] == ["check/files"]
+    assert res.returncode == 2  # a malformed project, not an integrity finding
+    (root / "migrations" / "notes.txt").unlink()
+    (root / "migrations" / "00001_create_catalog.sql").write_text("SELECT 1;\n")  # sum findings still come
+    assert cli("check", "--project", str(root)).returncode == 3
