@@ -134,6 +134,15 @@ class Migrator:
             check_restore(self.conn, self.settings, step)  # captured rows to restore are still there
         return plan
 
+    def check_sum(self) -> None:
+        """migrations.sum, when there is one, against the files: exit 3 (before the lock) when they differ.
+        An edited applied migration is said first: "run `sqlmig hash`" is the advice for new files only."""
+        from sqlmig import integrity
+
+        if integrity.verify(self.settings.project_dir):
+            planning.raise_on_drift(planning.find_drift(self.project, self.read_history()), sum_too=True)
+            integrity.raise_on_mismatch(self.settings.project_dir)
+
     def apply(
         self,
         to: str | None = None,
@@ -151,12 +160,7 @@ class Migrator:
         `no_backup` skips the pg_dump a `backup: required` point of no return asks for.
         """
         assert self.history is not None
-        from sqlmig import integrity
-
-        if integrity.verify(self.settings.project_dir):  # migrations.sum, when there is one: exit 3 before the lock
-            # An edited applied migration first: "run `sqlmig hash`" is the advice for new files only.
-            planning.raise_on_drift(planning.find_drift(self.project, self.read_history()), sum_too=True)
-            integrity.raise_on_mismatch(self.settings.project_dir)
+        self.check_sum()
         if dry_run:
             return self.plan_apply(to, phase), []
         self.lock()

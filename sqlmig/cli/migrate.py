@@ -92,6 +92,8 @@ def plan(
         settings = settings_for(project, database_url)
         with _migrator(settings, fmt.value) as m:
             _announce(m)
+            if not rollback:
+                m.check_sum()  # what apply would refuse, plan refuses too
             p = m.plan_rollback(steps, to) if rollback else m.plan_apply(to, phase)
             _show_plan(m, p, fmt.value)
         return 0

@@ -143,6 +143,9 @@ def test_apply_refuses_files_that_differ_from_migrations_sum(tmp_path, cli, data
     project = copy_example(tmp_path)
     path = project / "migrations" / "00004_product_stock_view.sql"
     path.write_text(path.read_text() + "\n-- reviewed\n")
+    planned = cli("plan", "--database-url", database_url, "-p", str(project))
+    assert planned.returncode == 3  # plan refuses what apply would refuse
+    assert "do not match migrations.sum (1 difference)" in planned.stderr and not planned.stdout
     res = cli("apply", "--yes", "--database-url", database_url, "-p", str(project))
     assert res.returncode == 3
     assert "error: " in res.stderr and "do not match migrations.sum (1 difference)" in res.stderr
