@@ -1,0 +1,110 @@
+"""QA of streamed apply (sqlmig.stream): failing cases found end to end, kept as strict xfails until fixed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+
+import psycopg
+import pytest
+
+import sqlmig
+from sqlmig.events import MigrationDone
+from tests.conftest import REPO
+
+
+def _env() -> dict:
+    return {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SQLMIG_DATABASE_URL")}
+
+
+@pytest.mark.xfail(strict=True, reason="a Ctrl-C raised inside on_result (while an event is reported) skips "
+                   "`completed += 1` in stream._Run._read: every later result is reported under the previous "
+                   "query's index (duplicate migration_done, then int(None) on a 'record' result), the connection "
+                   "is left in pipeline mode and the IndexError/OperationalError of the next use replaces the "
+                   "KeyboardInterrupt (the CLI exits 1 with a traceback instead of 130)")  # fmt: skip
+def test_a_ctrl_c_while_an_event_is_reported_stops_cleanly(project, database_url, db):
+    for n in range(1, 41):
+        project.add(f"{n:05d}_m{n}", f"CREATE TABLE t{n} (id int);\nINSERT INTO t{n} VALUES ({n});\n")
+    done: list[str] = []
+    interrupted: list[bool] = []
+
+    def sink(event) -> None:
+        if isinstance(event, MigrationDone):
+            done.append(event.version)
+            if event.version == "00002" and not interrupted:
+                interrupted.append(True)
+                raise KeyboardInterrupt  # Ctrl-C while the event is printed
+
+    with pytest.raises(KeyboardInterrupt):
+        sqlmig.apply(project.settings(database_url), sink=sink)
+    assert len(done) == len(set(done)), done  # no migration reported done twice
+    applied = {r[0] for r in db.execute("SELECT version FROM sqlmig_history WHERE status = 'applied'")}
+    assert set(done) <= applied
+    for n in range(1, 41):  # all or nothing, each
+        has_table = db.execute("SELECT to_regclass(%s)", (f"t{n}",)).fetchone()[0] is not None
+        assert has_table == (f"{n:05d}" in applied), n
+
+
+@pytest.mark.xfail(strict=True, reason="Runner._stream resets `attempts` only when the whole stream succeeds: "
+                   "a lock timeout in a later migration of the same stream finds the retries of an earlier one "
+                   "already spent, gives up at once and says 'gave up after 1 retry'")  # fmt: skip
+def test_each_streamed_migration_gets_its_own_lock_timeout_retries(project, database_url, db):
+    db.execute("CREATE TABLE x1 (id int); CREATE TABLE x2 (id int)")
+    (project.root / "sqlmig.toml").write_text("retry_backoff = 0.5\n")
+    retry_once = {"lock_timeout": "100ms", "retries": 1}
+    project.add("00001_a", "CREATE TABLE a (id int);")
+    project.add("00002_x1", "ALTER TABLE x1 ADD COLUMN y int;", manifest=retry_once)
+    project.add("00003_b", "CREATE TABLE b (id int);")
+    project.add("00004_x2", "ALTER TABLE x2 ADD COLUMN y int;", manifest=retry_once)
+    holders = {}
+    for table in ("x1", "x2"):
+        holders[table] = psycopg.connect(database_url)
+        holders[table].execute(f"LOCK TABLE {table} IN ACCESS SHARE MODE")
+    proc = subprocess.Popen([sys.executable, "-m", "sqlmig", "apply", "--database-url", database_url,
+                             "--project", str(project.root)], cwd=REPO, env=_env(), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    timer = threading.Timer(60, proc.kill)
+    timer.start()
+    lines = []
+    try:
+        for line in proc.stderr:  # each holder lets go during the backoff that follows its lock timeout
+            lines.append(line)
+            for table, version in (("x1", "00002"), ("x2", "00004")):
+                if f"lock timeout at migrations/{version}_{table}.sql" in line and not holders[table].closed:
+                    holders[table].close()
+        proc.wait()
+    finally:
+        timer.cancel()
+        for holder in holders.values():
+            holder.close()
+    err = "".join(lines)
+    assert proc.returncode == 0, err
+    assert err.count("retry 1/1") == 2, err
+    assert db.execute("SELECT count(*) FROM sqlmig_history WHERE status = 'applied'").fetchone()[0] == 4
+
+
+@pytest.mark.xfail(strict=True, reason="after a lock timeout, Runner._blockers (liveplan.blockers_of) reads "
+                   "pg_total_relation_size of the table outside the migration's transaction, with no lock_timeout: "
+                   "an ACCESS EXCLUSIVE holder makes apply wait on it forever instead of retrying or giving up "
+                   "(also before streaming)")  # fmt: skip
+def test_a_lock_timeout_behind_an_access_exclusive_holder_gives_up(project, database_url, db):
+    db.execute("CREATE TABLE busy (id int)")
+    (project.root / "sqlmig.toml").write_text("retry_backoff = 0.05\n")
+    project.add("00001_busy", "ALTER TABLE busy ADD COLUMN y int;", manifest={"lock_timeout": "50ms", "retries": 1})
+    with psycopg.connect(database_url) as holder:
+        holder.execute("LOCK TABLE busy IN ACCESS EXCLUSIVE MODE")  # e.g. another team's ALTER, a VACUUM FULL
+        proc = subprocess.Popen([sys.executable, "-m", "sqlmig", "apply", "--database-url", database_url,
+                                 "--project", str(project.root)], cwd=REPO, env=_env(), text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+        try:
+            _out, err = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _out, err = proc.communicate()
+            pytest.fail("apply still waiting 20 s after a 50 ms lock_timeout with 1 retry")
+        finally:
+            holder.rollback()
+    assert proc.returncode == 1, err
+    assert "55P03" in err and "gave up after 1 retry" in err
