@@ -19,9 +19,12 @@ from sqlmig import postgres
 from sqlmig.errors import UsageError
 
 TABLE_SIZE = """
-SELECT n.nspname, c.relname, pg_total_relation_size(c.oid), c.reltuples::bigint
+SELECT n.nspname, c.relname, {size}, c.reltuples::bigint
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass(%s)
 """
+# pg_total_relation_size takes ACCESS SHARE on the table: behind another session's ACCESS EXCLUSIVE
+# it would wait for as long as that session holds it, so the read gives up quickly and goes without.
+SIZE_LOCK_TIMEOUT = "SET LOCAL lock_timeout = '100ms'"
 # Other sessions' locks on the relation, granted or queued (a queued request goes first too);
 # pg_locks says 'AccessShareLock', postgres.conflicts speaks 'ACCESS SHARE'.
 LOCKERS = """
@@ -98,11 +101,25 @@ class TableLock:
         elif self.size_bytes is not None:
             rows = f"~{self.rows_estimate:,} rows" if self.rows_estimate is not None else "rows unknown (not analyzed)"
             what.append(f"{human_size(self.size_bytes)}, {rows}")
+        else:
+            what.append("size unknown: another session's lock keeps it from being read")
         return "; ".join(what)
 
 
+def _table_facts(conn: Any, table: str) -> Any:
+    """(schema, name, total size or None when another session's lock keeps it from being read, rows)."""
+    import psycopg
+
+    try:
+        with conn.transaction():
+            conn.execute(SIZE_LOCK_TIMEOUT)
+            return conn.execute(TABLE_SIZE.format(size="pg_total_relation_size(c.oid)"), (table,)).fetchone()
+    except psycopg.errors.LockNotAvailable:
+        return conn.execute(TABLE_SIZE.format(size="NULL::bigint"), (table,)).fetchone()
+
+
 def _table_lock(conn: Any, effect: Any) -> TableLock:
-    row = conn.execute(TABLE_SIZE, (effect.table,)).fetchone()
+    row = _table_facts(conn, effect.table)
     common = {"lock": effect.mode, "blocks": effect.blocks, "rewrite": effect.rewrite, "scan": effect.scan}
     if row is None:
         return TableLock(effect.table, exists=False, **common)

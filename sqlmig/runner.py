@@ -145,9 +145,10 @@ class Runner:
         from sqlmig.stream import StreamFailed
 
         done: list[StepResult] = []
-        attempts = 0
+        attempts: dict[str, int] = {}  # lock-timeout retries so far, per migration
+        announced: set[str] = set()  # migrations whose start was reported (a retry does not say it again)
         while len(done) < len(steps):
-            feed = Feed(self, steps[len(done) :])
+            feed = Feed(self, steps[len(done) :], announced)
             try:
                 stream(self.conn, feed.queries(), feed.started, feed.finished)
             except StreamFailed as failed:
@@ -156,21 +157,20 @@ class Runner:
                 self.history.abort()
                 m = step.migration
                 assert m is not None
-                exc = failed.error
+                exc, tried = failed.error, attempts.get(step.version, 0)
                 retries = self._timeouts(step)[2]
-                if getattr(exc, "sqlstate", None) == LOCK_NOT_AVAILABLE and attempts < retries:
-                    attempts += 1
-                    self._backoff(step, attempts, retries, exc, stmt)
+                if getattr(exc, "sqlstate", None) == LOCK_NOT_AVAILABLE and tried < retries:
+                    attempts[step.version] = tried + 1
+                    self._backoff(step, tried + 1, retries, exc, stmt)
                     continue
                 ms = int((time.perf_counter() - feed.t0) * 1000)
                 statements = check_statements(m)
                 self._record_failure(step, statements, 0, ms, self._error_text(stmt, exc))
-                raise self._failure(step, stmt, exc, rolled_back=True, attempts=attempts, stage=stage) from None
+                raise self._failure(step, stmt, exc, rolled_back=True, attempts=tried, stage=stage) from None
             except BaseException:
                 self.history.abort()  # Ctrl-C: the running migration was cancelled; roll it back
                 raise
             done += [StepResult(s.version, s.name, "up", ms) for s, ms in feed.done]
-            attempts = 0
         return done
 
     # ------------------------------------------------------------------ helpers

@@ -57,8 +57,10 @@ def stream(conn: Any, queries: Iterator[bytes], on_start: Callable[[int], None],
         if pg.pipeline_status and not run.broken:
             try:
                 pg.exit_pipeline_mode()
-            except Exception:  # results still pending (a second Ctrl-C while draining): closing ends it all
+            except Exception:  # results still pending (a second Ctrl-C while draining)
                 run.broken = True
+        if run.broken and not conn.closed:
+            conn.close()  # a connection in an unknown state: closing it rolls back and frees the lock
     if run.failed is not None:
         raise run.failed
 
@@ -140,15 +142,17 @@ class _Run:
         while (self.completed < self.sent or self.synced) and not self.pg.is_busy():
             res = self.pg.get_result()
             if res is None:  # query `completed` has all its results
-                succeeded = self.last is not None
-                if succeeded:
-                    self.on_result(self.completed, self.last)
-                self.completed += 1
+                index, last = self.completed, self.last
+                self.completed += 1  # before any callback: one that raises (Ctrl-C) leaves the count right
                 self.last = None
+                if self.cancelling:
+                    if last is not None and self.completed < self.sent:
+                        self.cancel()  # the cancel came between two queries, so the server ran on: again
+                    continue  # no callbacks while draining: the caller is unwinding
+                if last is not None:
+                    self.on_result(index, last)
                 if self.failed is None:
                     self._announce()
-                elif self.cancelling and succeeded and self.completed < self.sent:
-                    self.cancel()  # the cancel came between two queries, so the server ran on: again
                 continue
             status = res.status
             if status == self.status.PIPELINE_SYNC:
@@ -159,7 +163,7 @@ class _Run:
                     error = errors.error_from_result(res, encoding=self.conn.info.encoding)
                     self.failed = StreamFailed(self.completed, error)
                 self.last = None
-            elif status != self.status.PIPELINE_ABORTED:  # also while cancelling: what completes is reported
+            elif status != self.status.PIPELINE_ABORTED:  # also while cancelling: a success means the cancel missed
                 self.last = res
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from itertools import pairwise
 from typing import Any
 
 from sqlmig import postgres
@@ -22,26 +23,41 @@ from sqlmig.sql import Statement
 def streamable(step: Step) -> bool:
     """A step that can be streamed: applying a transactional migration that has no batch (its own
     transactions), no verify queries (they decide about COMMIT), is no point of no return (it may
-    take a backup first) and drops no prepared statements (psycopg, which keeps track of them, does
-    not see a streamed statement)."""
+    take a backup first), and none of whose statements `_needs_its_own_turn`."""
     m = step.migration
     if not (step.direction == "up" and m is not None and m.manifest.transactional and m.manifest.batch is None
             and not m.manifest.verify and not m.point_of_no_return):  # fmt: skip
         return False
-    return not any(postgres.drops_prepared_statements(s) for s in check_statements(m))
+    return not any(_needs_its_own_turn(s) for s in check_statements(m))
+
+
+def _needs_its_own_turn(stmt: Statement) -> bool:
+    """What a stream would get wrong, so the migration runs one query at a time instead:
+    - DEALLOCATE / DISCARD drop prepared statements, which psycopg keeps track of and would not see;
+    - a change of client_encoding (SET, SET NAMES, set_config): the stream encodes its queries
+      ahead of the server, in the encoding of the moment;
+    - a bare positional parameter ($1): the extended protocol would take it for a bind parameter
+      and say so, where the server's own error is "there is no parameter $1"."""
+    if postgres.drops_prepared_statements(stmt) or "client_encoding" in stmt.text.lower():
+        return True
+    if stmt.keywords[:2] == ("SET", "NAMES"):
+        return True
+    return "$" in stmt.text and any(
+        a.token_type.name == "PARAMETER" and b.token_type.name == "NUMBER" and b.start == a.end + 1
+        for a, b in pairwise(stmt.tokens))  # fmt: skip
 
 
 class Feed:
     """The queries of streamed steps, generated as the stream needs them, and what each one is."""
 
-    def __init__(self, runner: Any, steps: list[Step]) -> None:
+    def __init__(self, runner: Any, steps: list[Step], announced: set[str]) -> None:
         self.runner, self.steps = runner, steps
         self.kinds: list[tuple[Step, Statement | None, str]] = []  # per query: its step, statement, role
         self.stmt_t0 = 0.0
         self.done: list[tuple[Step, int]] = []  # the steps committed, with their duration (ms)
         self.t0 = time.perf_counter()  # when the current step began
         self.ms = 0
-        self.emitted: set[str] = set()
+        self.announced = announced  # versions whose MigrationStarted was emitted, across retries
 
     def queries(self) -> Iterator[bytes]:
         runner = self.runner
@@ -75,8 +91,8 @@ class Feed:
             self.t0 = time.perf_counter()
             m = step.migration
             assert m is not None
-            if step.version not in self.emitted:
-                self.emitted.add(step.version)
+            if step.version not in self.announced:
+                self.announced.add(step.version)
                 emit(MigrationStarted(m.version, m.name, "up", len(check_statements(m)), True))
         if stmt is not None:
             emit(StatementStarted(step.version, stmt.index, stmt.path, stmt.line, stmt.first_line))

@@ -1,4 +1,6 @@
-"""QA of streamed apply (sqlmig.stream): failing cases found end to end, kept as strict xfails until fixed."""
+"""QA of streamed apply (sqlmig.stream), cases that failed end to end before their fixes: a Ctrl-C while an event is
+reported, the lock-timeout retries of each migration, the blockers read behind an ACCESS EXCLUSIVE holder, and the
+migrations a stream would get wrong (a change of client_encoding, a bare $1), which run one query at a time."""
 
 from __future__ import annotations
 
@@ -19,11 +21,6 @@ def _env() -> dict:
     return {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SQLMIG_DATABASE_URL")}
 
 
-@pytest.mark.xfail(strict=True, reason="a Ctrl-C raised inside on_result (while an event is reported) skips "
-                   "`completed += 1` in stream._Run._read: every later result is reported under the previous "
-                   "query's index (duplicate migration_done, then int(None) on a 'record' result), the connection "
-                   "is left in pipeline mode and the IndexError/OperationalError of the next use replaces the "
-                   "KeyboardInterrupt (the CLI exits 1 with a traceback instead of 130)")  # fmt: skip
 def test_a_ctrl_c_while_an_event_is_reported_stops_cleanly(project, database_url, db):
     for n in range(1, 41):
         project.add(f"{n:05d}_m{n}", f"CREATE TABLE t{n} (id int);\nINSERT INTO t{n} VALUES ({n});\n")
@@ -47,9 +44,6 @@ def test_a_ctrl_c_while_an_event_is_reported_stops_cleanly(project, database_url
         assert has_table == (f"{n:05d}" in applied), n
 
 
-@pytest.mark.xfail(strict=True, reason="Runner._stream resets `attempts` only when the whole stream succeeds: "
-                   "a lock timeout in a later migration of the same stream finds the retries of an earlier one "
-                   "already spent, gives up at once and says 'gave up after 1 retry'")  # fmt: skip
 def test_each_streamed_migration_gets_its_own_lock_timeout_retries(project, database_url, db):
     db.execute("CREATE TABLE x1 (id int); CREATE TABLE x2 (id int)")
     (project.root / "sqlmig.toml").write_text("retry_backoff = 0.5\n")
@@ -82,13 +76,10 @@ def test_each_streamed_migration_gets_its_own_lock_timeout_retries(project, data
     err = "".join(lines)
     assert proc.returncode == 0, err
     assert err.count("retry 1/1") == 2, err
+    assert err.count("applying 00002_x1") == 1 and err.count("applying 00004_x2") == 1  # a retry is no new start
     assert db.execute("SELECT count(*) FROM sqlmig_history WHERE status = 'applied'").fetchone()[0] == 4
 
 
-@pytest.mark.xfail(strict=True, reason="after a lock timeout, Runner._blockers (liveplan.blockers_of) reads "
-                   "pg_total_relation_size of the table outside the migration's transaction, with no lock_timeout: "
-                   "an ACCESS EXCLUSIVE holder makes apply wait on it forever instead of retrying or giving up "
-                   "(also before streaming)")  # fmt: skip
 def test_a_lock_timeout_behind_an_access_exclusive_holder_gives_up(project, database_url, db):
     db.execute("CREATE TABLE busy (id int)")
     (project.root / "sqlmig.toml").write_text("retry_backoff = 0.05\n")
@@ -108,3 +99,34 @@ def test_a_lock_timeout_behind_an_access_exclusive_holder_gives_up(project, data
             holder.rollback()
     assert proc.returncode == 1, err
     assert "55P03" in err and "gave up after 1 retry" in err
+    assert "holds ACCESS EXCLUSIVE" in err  # the blocker is named, though its lock keeps the table's size unread
+
+
+def test_plan_behind_an_access_exclusive_holder_names_it_instead_of_waiting(project, database_url, db, cli):
+    db.execute("CREATE TABLE busy (id int)")
+    project.add("00001_busy", "ALTER TABLE busy ADD COLUMN y int;")
+    with psycopg.connect(database_url) as holder:
+        holder.execute("LOCK TABLE busy IN ACCESS EXCLUSIVE MODE")
+        try:
+            res = cli("plan", "--database-url", database_url, "--project", str(project.root))
+        finally:
+            holder.rollback()
+    assert res.returncode == 0, res.stderr
+    assert "size unknown: another session's lock keeps it from being read" in res.stdout
+    assert "holds ACCESS EXCLUSIVE" in res.stdout
+
+
+def test_a_change_of_client_encoding_is_not_streamed_and_text_arrives_intact(project, database_url, db, cli):
+    project.add("00001_t", "CREATE TABLE t (s text);")
+    project.add("00002_latin1", "SET client_encoding = 'LATIN1';\nINSERT INTO t VALUES ('café');")
+    project.add("00003_after", "INSERT INTO t VALUES ('naïve');")  # after RESET ALL: the connection's encoding again
+    res = cli("apply", "--database-url", database_url, "--project", str(project.root))
+    assert res.returncode == 0, res.stderr
+    assert [r[0] for r in db.execute("SELECT s FROM t ORDER BY ctid")] == ["café", "naïve"]
+
+
+def test_a_bare_positional_parameter_gets_the_servers_own_error(project, database_url, cli):
+    project.add("00001_p", "CREATE TABLE p (id int);\nSELECT $1;")
+    res = cli("apply", "--database-url", database_url, "--project", str(project.root))
+    assert res.returncode == 1
+    assert "42P02: there is no parameter $1" in res.stderr and "migrations/00001_p.sql:2" in res.stderr
