@@ -68,10 +68,14 @@ _TRANSACTION_CONTROL = {"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", 
 
 
 def is_transaction_control(stmt: Statement) -> bool:
-    """BEGIN/COMMIT/ROLLBACK/SAVEPOINT written in a migration file; sqlmig owns transactions.
+    """BEGIN/COMMIT/ROLLBACK/SAVEPOINT written in a migration file; sqlmig owns transactions. So is
+    PREPARE TRANSACTION: it ends the block, leaving the migration's changes in a prepared
+    transaction that holds its locks until someone commits or rolls it back by name.
 
     COMMIT/ROLLBACK PREPARED are not: they finish a two-phase transaction and refuse a block."""
     words = ddl.words(stmt)
+    if words[:2] == ["PREPARE", "TRANSACTION"]:
+        return True
     if not words or words[0] not in _TRANSACTION_CONTROL:
         return False
     if words[0] == "START":
@@ -94,10 +98,11 @@ def transaction_boundary(stmt: Statement) -> str | None:
 
 
 def changes_session(stmt: Statement) -> bool:
-    """SET (not SET LOCAL, SET CONSTRAINTS or SET TRANSACTION), RESET, SET ROLE / SESSION AUTHORIZATION:
-    state that outlives the transaction."""
+    """SET (not SET LOCAL, SET CONSTRAINTS or SET TRANSACTION), RESET, SET ROLE / SESSION AUTHORIZATION,
+    and set_config() (pg_dump's `SELECT pg_catalog.set_config('search_path', '', false)`): state that
+    may outlive the transaction. A set_config that is local only costs a needless reset."""
     words = ddl.words(stmt)
-    if words[:1] == ["RESET"]:
+    if words[:1] == ["RESET"] or "set_config" in stmt.text.lower():
         return True
     return words[:1] == ["SET"] and words[1:2] not in (["LOCAL"], ["CONSTRAINTS"], ["TRANSACTION"])
 

@@ -243,3 +243,22 @@ def test_a_verify_query_error_names_the_manifest(project, database_url, db, cli)
     assert res.returncode == 1
     assert "error: manifests/00001_v.yaml: a verify query failed" in res.stderr and "42P01" in res.stderr
     assert db.execute("SELECT to_regclass('v')").fetchone()[0] is None
+
+
+def test_pg_dumps_set_config_search_path_ends_with_its_migration(project, database_url, db, cli):
+    # pg_dump starts its files with this line; it is a session setting as much as SET search_path is
+    project.add("00001_dump", "SELECT pg_catalog.set_config('search_path', '', false);\nCREATE TABLE public.d (a int);")
+    project.add("00002_next", "CREATE TABLE unqualified (a int);")  # needs the default search_path back
+    res = _apply(cli, project, database_url)
+    assert res.returncode == 0, res.stderr
+    assert _rel(db, "public.unqualified") is not None
+
+
+def test_prepare_transaction_is_refused_before_anything_runs(project, database_url, db, cli):
+    # it would end sqlmig's transaction and leave the migration's changes prepared, holding their locks
+    project.add("00001_two_phase", "CREATE TABLE tp (a int);\nPREPARE TRANSACTION 'deploy';")
+    res = _apply(cli, project, database_url)
+    assert res.returncode == 2, res.stderr
+    assert "migrations/00001_two_phase.sql:2" in res.stderr
+    assert "transaction control in a migration file: PREPARE TRANSACTION 'deploy'" in res.stderr
+    assert _rel(db, "tp") is None and _rel(db, "sqlmig_history") is None
