@@ -14,6 +14,7 @@ EXIT_INVALID = 2  # invalid input or usage; nothing was changed
 EXIT_DRIFT = 3  # drift or integrity: files differ from what was applied
 EXIT_LOCKED = 4  # the migration lock was not acquired in time
 EXIT_INTERRUPTED = 130  # Ctrl-C: a batched migration stopped between two batches
+EXIT_TERMINATED = 143  # SIGTERM (a deploy's timeout, a pod stopped): handled as Ctrl-C is
 
 
 @dataclass

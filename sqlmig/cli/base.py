@@ -6,6 +6,7 @@ The CLI is the only layer that prints: results go to stdout, progress and the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -17,7 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from sqlmig import __version__
-from sqlmig.errors import EXIT_FAILED, SqlmigError
+from sqlmig.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED, SqlmigError
 
 app = typer.Typer(
     name="sqlmig",
@@ -98,19 +99,35 @@ def _write(line: str, stream: Any) -> None:
 def run(fmt: Format | str, fn: Callable[[], int | None]) -> None:
     """Run a command body; map SqlmigError to its exit code and a message, never a traceback."""
     fmt = getattr(fmt, "value", fmt)
+    terminated: list[int] = []
+    _on_sigterm(terminated)
     try:
         code = fn() or 0
     except SqlmigError as exc:
         _report(exc, fmt)
     except KeyboardInterrupt:
-        err("interrupted: a transactional migration in progress was rolled back; "
+        what = "terminated (SIGTERM)" if terminated else "interrupted"
+        err(f"{what}: a transactional migration in progress was rolled back; "
             "a `transaction: none` migration resumes at its next statement on the next apply")  # fmt: skip
-        raise typer.Exit(130) from None
+        raise typer.Exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED) from None
     except OSError as exc:  # a file sqlmig had to read or write: permissions, a full disk
         failure = SqlmigError(str(exc), hint="check the path, its permissions and the free space")
         failure.exit_code = EXIT_FAILED
         _report(failure, fmt)
     raise typer.Exit(code)
+
+
+def _on_sigterm(terminated: list[int]) -> None:
+    """SIGTERM (a deploy's timeout, a stopped pod) does what Ctrl-C does: the statement in progress is
+    cancelled on the server and rolled back, rather than left running after the client is gone."""
+    import signal
+
+    def handler(signum: int, frame: Any) -> None:
+        terminated.append(signum)
+        raise KeyboardInterrupt
+
+    with contextlib.suppress(ValueError):  # not the main thread (an embedding program): leave it be
+        signal.signal(signal.SIGTERM, handler)
 
 
 def _report(exc: SqlmigError, fmt: str) -> None:

@@ -69,3 +69,24 @@ def test_ctrl_c_in_a_transaction_none_migration_records_progress_and_resumes(pro
     assert res.returncode == 0, res.stderr
     assert "resuming at statement 2" in res.stderr
     assert db.execute("SELECT to_regclass('b')").fetchone()[0] == "b"
+
+
+def test_sigterm_cancels_and_rolls_back_like_ctrl_c(project, database_url, db):
+    # what a deploy's timeout or a stopped pod sends: the statement must not run on after the client is gone
+    project.add("00001_first", "CREATE TABLE first (a int);")
+    project.add("00002_long", "CREATE TABLE partial (a int);\nSELECT pg_sleep(600);")
+    proc = _spawn_apply(project, database_url)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        row = db.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'sqlmig' "
+                         "AND query LIKE 'SELECT pg_sleep(600)%' AND state = 'active'").fetchone()  # fmt: skip
+        if row[0]:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "terminated (SIGTERM)" in err and "Traceback" not in err
+    assert db.execute("SELECT to_regclass('partial')").fetchone()[0] is None
+    assert dict(db.execute("SELECT version, status FROM sqlmig_history").fetchall()) == {"00001": "applied"}
+    assert _sqlmig_sessions(db) == 0  # the sleep was cancelled on the server, not left running
