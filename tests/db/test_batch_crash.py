@@ -109,6 +109,22 @@ def test_ctrl_c_stops_between_batches_and_apply_resumes(project, database_url, d
     assert _bumped(db) == (ROWS, 0, 0)
 
 
+def test_sigterm_mid_batch_rolls_back_that_batch_and_apply_resumes(project, database_url, db):
+    _setup(project, db, size=500, min_size=500, max_size=500, sleep_ms=50)
+    proc = _start(project, database_url)
+    assert _wait_for_batches(db, proc, 2)
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "terminated (SIGTERM)" in err and "Traceback" not in err
+    once, _untouched, twice = _bumped(db)
+    assert twice == 0 and 0 < once < ROWS and once % 500 == 0  # whole batches only
+    proc = _start(project, database_url)
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert _bumped(db) == (ROWS, 0, 0)
+
+
 def test_a_lost_connection_fails_cleanly_and_apply_resumes(project, database_url, db):
     _setup(project, db, size=500, min_size=500, max_size=500, sleep_ms=50)
     proc = _start(project, database_url)
