@@ -211,6 +211,9 @@ def connect(target: Target, settings: Settings, *, autocommit: bool = True) -> A
             autocommit=autocommit,
             application_name=settings.application_name,
             connect_timeout=10,
+            # The files are UTF-8 and go to the server as they are: it converts them to the database's
+            # encoding, and a character that has no equivalent there is its error (22P05), at file:line.
+            client_encoding="UTF8",
         )
     except psycopg.Error as exc:
         raise ConnectionFailed(

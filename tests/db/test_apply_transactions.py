@@ -4,6 +4,9 @@ runs resume at the statement that failed; session state never leaks from one mig
 from __future__ import annotations
 
 import json
+import os
+
+import psycopg
 
 
 def _apply(cli, project, url, *extra):
@@ -262,3 +265,20 @@ def test_prepare_transaction_is_refused_before_anything_runs(project, database_u
     assert "migrations/00001_two_phase.sql:2" in res.stderr
     assert "transaction control in a migration file: PREPARE TRANSACTION 'deploy'" in res.stderr
     assert _rel(db, "tp") is None and _rel(db, "sqlmig_history") is None
+
+
+def test_a_latin1_database_gets_the_utf8_files_converted_by_the_server(project, pg_server, cli):
+    name = f"latin1_{os.getpid()}"
+    with psycopg.connect(pg_server.admin_url, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name} ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0")
+    try:
+        url = pg_server.url_for(name)
+        project.add("00001_t", "CREATE TABLE t (s text);\nINSERT INTO t VALUES ('café');")
+        project.add("00002_euro", "INSERT INTO t VALUES ('5 €');")  # no € in LATIN1
+        res = _apply(cli, project, url)
+        assert res.returncode == 1 and "Traceback" not in res.stderr
+        assert "migrations/00002_euro.sql:1" in res.stderr and "22P05" in res.stderr
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT s FROM t").fetchall() == [("café",)]
+    finally:
+        pg_server.drop_database(name)
