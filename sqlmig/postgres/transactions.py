@@ -104,6 +104,8 @@ def changes_session(stmt: Statement) -> bool:
     words = ddl.words(stmt)
     if words[:1] == ["RESET"] or "set_config" in stmt.text.lower():
         return True
+    if words[:3] in (["SET", "LOCAL", "ROLE"], ["SET", "LOCAL", "SESSION"]):
+        return True  # ends with the transaction, but sqlmig's own history row is written inside it
     return words[:1] == ["SET"] and words[1:2] not in (["LOCAL"], ["CONSTRAINTS"], ["TRANSACTION"])
 
 

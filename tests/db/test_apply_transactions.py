@@ -282,3 +282,19 @@ def test_a_latin1_database_gets_the_utf8_files_converted_by_the_server(project, 
             assert conn.execute("SELECT s FROM t").fetchall() == [("café",)]
     finally:
         pg_server.drop_database(name)
+
+
+def test_set_local_role_does_not_write_the_history_row_as_that_role(project, database_url, db, cli):
+    role = f"app_local_{db.info.dbname[-6:]}"
+    db.execute(f"CREATE ROLE {role}")
+    try:
+        db.execute(f"GRANT CREATE ON SCHEMA public TO {role}")
+        project.add("00001_as_app", f"SET LOCAL ROLE {role};\nCREATE TABLE owned_locally (a int);")
+        res = _apply(cli, project, database_url)
+        assert res.returncode == 0, res.stderr  # the role may not write sqlmig_history: sqlmig resets it first
+        owner = db.execute("SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'owned_locally'")
+        assert owner.fetchone()[0] == role
+    finally:
+        db.execute("DROP TABLE IF EXISTS owned_locally")
+        db.execute(f"REVOKE CREATE ON SCHEMA public FROM {role}")
+        db.execute(f"DROP ROLE {role}")
