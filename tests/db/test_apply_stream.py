@@ -5,17 +5,13 @@ the queued migrations, and the migrations that cannot be streamed run in their p
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 
 import psycopg
 import pytest
 
 from sqlmig.stream import WINDOW, StreamFailed, stream
-from tests.conftest import REPO
+from tests.db.running import spawn_apply, sqlmig_sessions, wait_for_sleep
 
 
 def _apply(cli, project, url, *extra):
@@ -128,18 +124,8 @@ def test_ctrl_c_stops_the_migrations_queued_behind_the_running_one(project, data
     project.add("00001_first", "CREATE TABLE first (a int);")
     project.add("00002_long", "CREATE TABLE partial (a int);\nSELECT pg_sleep(600);")
     project.add("00003_after", "CREATE TABLE after_it (a int);")  # queued in the same stream, behind the sleep
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SQLMIG_DATABASE_URL")}
-    proc = subprocess.Popen([sys.executable, "-m", "sqlmig", "apply", "--database-url", database_url,
-                             "--project", str(project.root)], cwd=REPO, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        row = db.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'sqlmig' "
-                         "AND query LIKE 'SELECT pg_sleep(600)%' AND state = 'active'").fetchone()  # fmt: skip
-        if row[0]:
-            break
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.05)
+    proc = spawn_apply(project, database_url)
+    wait_for_sleep(db, proc)
     proc.send_signal(signal.SIGINT)
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
@@ -147,25 +133,16 @@ def test_ctrl_c_stops_the_migrations_queued_behind_the_running_one(project, data
     assert _rel(db, "first") == "first"
     assert _rel(db, "partial") is None and _rel(db, "after_it") is None
     assert dict(db.execute("SELECT version, status FROM sqlmig_history").fetchall()) == {"00001": "applied"}
-    assert db.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'sqlmig'").fetchone()[0] == 0
+    assert sqlmig_sessions(db) == 0
 
 
 def test_a_terminated_connection_mid_stream_is_a_clear_failure(project, database_url, db):
     project.add("00001_first", "CREATE TABLE first (a int);")
     project.add("00002_long", "CREATE TABLE partial (a int);\nSELECT pg_sleep(600);")
     project.add("00003_after", "CREATE TABLE after_it (a int);")
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SQLMIG_DATABASE_URL")}
-    proc = subprocess.Popen([sys.executable, "-m", "sqlmig", "apply", "--database-url", database_url,
-                             "--project", str(project.root)], cwd=REPO, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        killed = db.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'sqlmig' "
-                            "AND query LIKE 'SELECT pg_sleep(600)%' AND state = 'active'").fetchall()  # fmt: skip
-        if killed:
-            break
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.05)
+    proc = spawn_apply(project, database_url)
+    for pid in wait_for_sleep(db, proc):
+        db.execute("SELECT pg_terminate_backend(%s)", (pid,))
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, err
     assert "migrations/00002_long.sql:2: statement failed: SELECT pg_sleep(600)" in err
