@@ -213,6 +213,9 @@ class Runner:
             elif stage == "commit":
                 message = "migration failed at COMMIT (deferred constraints and triggers run there)"
                 where = step.migration.up.display if step.migration else None
+            elif stage == "history":
+                message = f"sqlmig could not write the migration's row in {self.history.table_name}"
+                where = step.migration.up.display if step.migration else None
         what = "rolled back" if step.direction == "up" else "rollback"
         details = [f"migration {step.version}_{step.name} ({what if rolled_back else 'stopped'})"]
         hint = (

@@ -82,7 +82,7 @@ class Feed:
     def owner(self, index: int) -> tuple[Step, Statement | None, str]:
         """The failed query's step, statement, and stage as Runner._failure names it."""
         step, stmt, role = self.kinds[index]
-        return step, stmt, "" if role in ("begin", "statement") else "commit"
+        return step, stmt, {"begin": "", "statement": "", "commit": "commit"}.get(role, "history")
 
     def started(self, index: int) -> None:
         step, stmt, _ = self.kinds[index]

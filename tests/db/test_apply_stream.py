@@ -149,3 +149,12 @@ def test_a_terminated_connection_mid_stream_is_a_clear_failure(project, database
     assert "57P01" in err and "Traceback" not in err
     assert _rel(db, "partial") is None and _rel(db, "after_it") is None
     assert dict(db.execute("SELECT version, status FROM sqlmig_history").fetchall()) == {"00001": "applied"}
+
+
+def test_a_history_row_that_cannot_be_written_is_named_as_such(project, database_url, db, cli):
+    project.add("00001_guard", "ALTER TABLE sqlmig_history ADD CONSTRAINT no_more CHECK (false) NOT VALID;")
+    res = _apply(cli, project, database_url)
+    assert res.returncode == 1
+    assert "sqlmig could not write the migration's row in sqlmig_history" in res.stderr
+    assert "23514" in res.stderr and "Traceback" not in res.stderr
+    assert db.execute("SELECT count(*) FROM pg_constraint WHERE conname = 'no_more'").fetchone()[0] == 0
