@@ -60,6 +60,18 @@ def _bumped(db) -> tuple[int, int, int]:
     ).fetchone()
 
 
+def _resumes_to_exactly_once(project, database_url, db) -> int:
+    """After a stopped run: no row changed twice; a new apply finishes and changes each row exactly once.
+    Returns how many rows the stopped run had changed."""
+    once, _untouched, twice = _bumped(db)
+    assert twice == 0 and 0 < once < ROWS
+    proc = _start(project, database_url)
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert _bumped(db) == (ROWS, 0, 0)
+    return once
+
+
 def test_kill_9_at_random_moments_then_resume_changes_each_row_exactly_once(project, database_url, db):
     _setup(project, db, size=300, min_size=100, max_size=300, target_ms=20, sleep_ms=20)
     rng = random.Random(os.environ.get("SQLMIG_TEST_SEED", str(time.time_ns())))
@@ -97,16 +109,13 @@ def test_ctrl_c_stops_between_batches_and_apply_resumes(project, database_url, d
     assert proc.returncode == 130, err
     assert "stopped after batch" in err and "resumes after the last committed range" in err
     assert "Traceback" not in err
-    once, _untouched, twice = _bumped(db)
-    assert twice == 0 and 0 < once < ROWS and once % 500 == 0  # whole batches only
+    once = _bumped(db)[0]
+    assert once % 500 == 0  # whole batches only
     assert db.execute("SELECT status FROM sqlmig_history").fetchone()[0] == "running"
     with psycopg.connect(database_url, autocommit=True) as conn:
         last = conn.execute("SELECT last_key FROM sqlmig_history_checkpoints").fetchone()[0]
     assert int(last[0]) == once
-    proc = _start(project, database_url)
-    _out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0, err
-    assert _bumped(db) == (ROWS, 0, 0)
+    _resumes_to_exactly_once(project, database_url, db)
 
 
 def test_sigterm_mid_batch_rolls_back_that_batch_and_apply_resumes(project, database_url, db):
@@ -117,12 +126,7 @@ def test_sigterm_mid_batch_rolls_back_that_batch_and_apply_resumes(project, data
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 143, err
     assert "terminated (SIGTERM)" in err and "Traceback" not in err
-    once, _untouched, twice = _bumped(db)
-    assert twice == 0 and 0 < once < ROWS and once % 500 == 0  # whole batches only
-    proc = _start(project, database_url)
-    _out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0, err
-    assert _bumped(db) == (ROWS, 0, 0)
+    assert _resumes_to_exactly_once(project, database_url, db) % 500 == 0  # whole batches only
 
 
 def test_a_lost_connection_fails_cleanly_and_apply_resumes(project, database_url, db):
@@ -134,9 +138,4 @@ def test_a_lost_connection_fails_cleanly_and_apply_resumes(project, database_url
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, err
     assert "Traceback" not in err and "statement failed" in err
-    once, _untouched, twice = _bumped(db)
-    assert twice == 0 and 0 < once < ROWS
-    proc = _start(project, database_url)
-    _out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0, err
-    assert _bumped(db) == (ROWS, 0, 0)
+    _resumes_to_exactly_once(project, database_url, db)
