@@ -41,8 +41,9 @@ def stream(conn: Any, queries: Iterator[bytes], on_start: Callable[[int], None],
     `on_start(i)` is called when query i becomes the one the server runs (when i-1 completed),
     `on_result(i, pgresult)` when it completed without error. The first error raises StreamFailed
     once the server has skipped the rest. Any other exception (Ctrl-C included) cancels the
-    running query first; either way the connection leaves pipeline mode usable, with the failed
-    transaction, if any, still open for the caller to roll back.
+    running query first. Either way the connection leaves pipeline mode usable, with the failed
+    transaction, if any, still open for the caller to roll back; a connection that cannot (lost,
+    or still busy after a second Ctrl-C) is closed, which rolls back on the server.
     """
     pg = conn.pgconn
     run = _Run(conn, queries, on_start, on_result)
