@@ -30,6 +30,9 @@ class Settings:
     statement_timeout: str = "0"  # default per-statement run time (0 = none)
     retries: int = 3  # lock-timeout retries for a transactional migration
     retry_backoff: float = 1.0  # seconds before the first retry; doubles each time
+    # "run": a streamed run's COMMITs do not wait for the WAL flush, except the last, which makes them all
+    # durable at once; "each": every migration's COMMIT waits, as psql's would (see sqlmig.streamed)
+    sync_commit: str = "run"
     embedded_dir: str = ".sqlmig"  # where the embedded server keeps its data, under the project
     application_name: str = "sqlmig"
     target_pg_version: int = 15  # PostgreSQL major version that lint reasons about
@@ -52,12 +55,15 @@ class Settings:
         return self.project_dir / "manifests"
 
 
+SYNC_COMMIT = ("run", "each")
+
 _ENV = {
     "SQLMIG_LOCK_WAIT": "lock_wait",
     "SQLMIG_LOCK_TIMEOUT": "lock_timeout",
     "SQLMIG_STATEMENT_TIMEOUT": "statement_timeout",
     "SQLMIG_HISTORY_SCHEMA": "history_schema",
     "SQLMIG_HISTORY_TABLE": "history_table",
+    "SQLMIG_SYNC_COMMIT": "sync_commit",
 }
 
 
@@ -140,6 +146,8 @@ def load_settings(project_dir: Path | str = ".", **flags: Any) -> Settings:
                        ("retries", "retries"), ("retry_backoff", "retry_backoff (seconds)")):  # fmt: skip
         if getattr(settings, name) < 0:
             raise UsageError(f"{what} must be 0 or more, got {getattr(settings, name):g}")
+    if settings.sync_commit not in SYNC_COMMIT:
+        raise UsageError(f"sync_commit must be one of {', '.join(SYNC_COMMIT)}, got {settings.sync_commit!r}")
     for name in ("history_schema", "history_table"):
         if not _IDENT.match(getattr(settings, name)):
             raise UsageError(f"{name} must be a plain identifier, got {getattr(settings, name)!r}")

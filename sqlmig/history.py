@@ -143,6 +143,9 @@ SET_LOCAL_TIMEOUTS = (
     "SELECT set_config('lock_timeout', {lock_timeout}, true), "
     "set_config('statement_timeout', {statement_timeout}, true)"
 )
+# A streamed migration that is not the last of its run commits without waiting for the WAL flush:
+# the last one's flush covers every commit before it (sqlmig.streamed says why that is safe).
+SET_LOCAL_TIMEOUTS_NO_FLUSH_WAIT = SET_LOCAL_TIMEOUTS + ", set_config('synchronous_commit', 'off', true)"
 SET_SESSION_TIMEOUTS = (
     "SELECT set_config('lock_timeout', {lock_timeout}, false), "
     "set_config('statement_timeout', {statement_timeout}, false)"
@@ -603,9 +606,10 @@ class History:
         self.conn.execute(self._literals(";".join(parts), **values))
 
     # ---- a streamed migration (sqlmig.stream): one statement per query, as bytes
-    def streamed_begin(self, lock_timeout: str, statement_timeout: str) -> list[bytes]:
-        """BEGIN and SET LOCAL lock_timeout/statement_timeout."""
-        timeouts = self._literals(SET_LOCAL_TIMEOUTS, lock_timeout=lock_timeout, statement_timeout=statement_timeout)
+    def streamed_begin(self, lock_timeout: str, statement_timeout: str, *, wait_for_flush: bool = True) -> list[bytes]:
+        """BEGIN and SET LOCAL lock_timeout/statement_timeout (and synchronous_commit off, unless `wait_for_flush`)."""
+        query = SET_LOCAL_TIMEOUTS if wait_for_flush else SET_LOCAL_TIMEOUTS_NO_FLUSH_WAIT
+        timeouts = self._literals(query, lock_timeout=lock_timeout, statement_timeout=statement_timeout)
         return [BEGIN.encode(), timeouts.as_bytes(self.conn)]
 
     def streamed_finish(self, row: dict, *, reset_session: bool) -> list[bytes]:

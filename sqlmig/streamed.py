@@ -4,6 +4,16 @@ The runner streams consecutive steps that `streamable` accepts; a Feed generates
 as the stream asks for them (BEGIN and the timeouts, the statements, the history row, COMMIT),
 knows which step and statement each query belongs to, and turns the stream's callbacks into the
 runner's events and results.
+
+Durability: every streamed migration but the last of its stretch commits with synchronous_commit
+off (unless the config's sync_commit is "each"), so 500 migrations wait for one WAL flush instead
+of 500. Each one is still all or nothing: an asynchronous commit is atomic and visible at once;
+only a crash of the server in the moment before the WAL writer flushes it (a fraction of a second)
+can lose it, and then its history row goes with it, so a rerun applies it again. The stretch's last
+COMMIT waits for its flush, which is everything written before it too (the WAL is one sequence,
+and a synchronous standby confirms it the same way): when apply reports success, or a
+migration's failure (its failed row is a synchronous commit), every migration it reports applied
+is durable.
 """
 
 from __future__ import annotations
@@ -61,14 +71,15 @@ class Feed:
 
     def queries(self) -> Iterator[bytes]:
         runner = self.runner
-        for step in self.steps:
+        each = runner.settings.sync_commit == "each"
+        for n, step in enumerate(self.steps, 1):
             m = step.migration
             assert m is not None
             statements = check_statements(m)
             lock, stmt_timeout, _ = runner._timeouts(step)
             reset = any(postgres.changes_session(s) for s in statements)
             row = runner._history_row(step, statements, len(statements))
-            begin = runner.history.streamed_begin(lock, stmt_timeout)
+            begin = runner.history.streamed_begin(lock, stmt_timeout, wait_for_flush=each or n == len(self.steps))
             finish = runner.history.streamed_finish(row, reset_session=reset)
             self.kinds += [(step, None, "begin")] * len(begin)
             yield from begin

@@ -158,3 +158,37 @@ def test_a_history_row_that_cannot_be_written_is_named_as_such(project, database
     assert "sqlmig could not write the migration's row in sqlmig_history" in res.stderr
     assert "23514" in res.stderr and "Traceback" not in res.stderr
     assert db.execute("SELECT count(*) FROM pg_constraint WHERE conname = 'no_more'").fetchone()[0] == 0
+
+
+def _commit_modes(project, database_url, db, cli):
+    """Apply a run whose migrations record the synchronous_commit they ran under; return them in order."""
+    project.add("00001_modes", "CREATE TABLE modes (version text, mode text);\n"
+                "INSERT INTO modes VALUES ('00001', current_setting('synchronous_commit'));")  # fmt: skip
+    project.add("00002_a", "INSERT INTO modes VALUES ('00002', current_setting('synchronous_commit'));")
+    project.add("00003_verified", "INSERT INTO modes VALUES ('00003', current_setting('synchronous_commit'));",
+                manifest={"verify": ["SELECT count(*) = 3 FROM modes"]})  # fmt: skip
+    project.add("00004_b", "INSERT INTO modes VALUES ('00004', current_setting('synchronous_commit'));")
+    project.add("00005_c", "INSERT INTO modes VALUES ('00005', current_setting('synchronous_commit'));")
+    res = _apply(cli, project, database_url)
+    assert res.returncode == 0, res.stderr
+    return [tuple(r) for r in db.execute("SELECT version, mode FROM modes ORDER BY version")]
+
+
+def test_only_the_last_commit_of_a_stream_waits_for_the_flush(project, database_url, db, cli):
+    # 00003 has verify queries, so it runs on its own: 00002 ends the first stream, 00005 the second.
+    dbname = db.execute("SELECT current_database()").fetchone()[0]
+    db.execute(f'ALTER DATABASE "{dbname}" SET synchronous_commit = local')  # the last commit keeps it
+    assert _commit_modes(project, database_url, db, cli) == [
+        ("00001", "off"), ("00002", "local"), ("00003", "local"), ("00004", "off"), ("00005", "local")]
+
+
+def test_sync_commit_each_makes_every_commit_wait_for_the_flush(project, database_url, db, cli):
+    (project.root / "sqlmig.toml").write_text('sync_commit = "each"\n')
+    assert _commit_modes(project, database_url, db, cli) == [(f"0000{n}", "on") for n in range(1, 6)]
+
+
+def test_sync_commit_accepts_only_run_or_each(project, database_url, cli):
+    project.add("00001_a", "CREATE TABLE a (id int);")
+    (project.root / "sqlmig.toml").write_text('sync_commit = "sometimes"\n')
+    res = cli("apply", "--database-url", database_url, "--project", str(project.root))
+    assert res.returncode == 2 and "sync_commit must be one of run, each, got 'sometimes'" in res.stderr
