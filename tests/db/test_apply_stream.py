@@ -179,7 +179,12 @@ def test_only_the_last_commit_of_a_stream_waits_for_the_flush(project, database_
     dbname = db.execute("SELECT current_database()").fetchone()[0]
     db.execute(f'ALTER DATABASE "{dbname}" SET synchronous_commit = local')  # the last commit keeps it
     assert _commit_modes(project, database_url, db, cli) == [
-        ("00001", "off"), ("00002", "local"), ("00003", "local"), ("00004", "off"), ("00005", "local")]
+        ("00001", "off"),
+        ("00002", "local"),
+        ("00003", "local"),
+        ("00004", "off"),
+        ("00005", "local"),
+    ]
 
 
 def test_sync_commit_each_makes_every_commit_wait_for_the_flush(project, database_url, db, cli):
