@@ -120,6 +120,7 @@ class Migrator:
             from sqlmig.batch import validate
 
             validate(step.migration)  # batched: every statement can be bounded to a key range
+        self.project.save_caches()
         return plan
 
     def plan_rollback(self, steps: int | None = None, to: str | None = None) -> planning.Plan:
@@ -132,6 +133,7 @@ class Migrator:
         for step in plan.steps:
             runner.rollback_statements(step)  # validates the rollback SQL before anything runs
             check_restore(self.conn, self.settings, step)  # captured rows to restore are still there
+        self.project.save_caches()
         return plan
 
     def check_sum(self) -> None:

@@ -20,6 +20,7 @@ from sqlmig.errors import ProjectError
 from sqlmig.manifest import Manifest
 from sqlmig.manifest_cache import ManifestCache
 from sqlmig.sql import SqlFile, checksum, foreign_markers, has_restore_directive, read_bytes
+from sqlmig.statement_cache import StatementCache
 
 NAME_RE = re.compile(r"^(?P<version>[0-9]+)_(?P<name>[a-z0-9][a-z0-9_]*)$")
 IGNORED = {".gitkeep", ".keep", "README.md", "README"}
@@ -64,6 +65,12 @@ class Project:
     # for an applied migration that is drift, not a malformed project
     incomplete: dict[str, tuple[str, ...]] = field(default_factory=dict)
     incomplete_errors: tuple[str, ...] = ()  # the read_project errors that say so
+    statement_cache: StatementCache | None = field(default=None, compare=False, repr=False)
+
+    def save_caches(self) -> None:
+        """Keep what splitting the files found for the next command (call it after the checks)."""
+        if self.statement_cache is not None:
+            self.statement_cache.save()
 
     @property
     def root(self) -> Path:
@@ -175,6 +182,7 @@ def read_project(settings: Settings) -> tuple[Project, list[str]]:
     seen: dict[int, str] = {}
     migrations: list[Migration] = []
     cache = ManifestCache(root)
+    statement_cache = StatementCache(root)
     for stem in sorted(ups, key=lambda s: (int(NAME_RE.match(s)["version"]), s)):
         m = NAME_RE.match(stem)
         version, name = m["version"], m["name"]
@@ -200,15 +208,16 @@ def read_project(settings: Settings) -> tuple[Project, list[str]]:
         except ProjectError as exc:
             errors.extend(exc.details or [exc.render()])
             continue
-        up = SqlFile.read(up_found.path, up_found.shown)
-        rollback = SqlFile.read(downs[stem].path, downs[stem].shown) if stem in downs else None
+        up = SqlFile.read(up_found.path, up_found.shown, statement_cache)
+        rollback = SqlFile.read(downs[stem].path, downs[stem].shown, statement_cache) if stem in downs else None
         if rollback is None and manifest.point_of_no_return is None:
             missing(stem, f"rollback/{stem}.sql", f"{up.display}: missing rollback/{stem}.sql; a migration without "
                     "a rollback must declare point_of_no_return: <reason> in its manifest")  # fmt: skip
         migrations.append(Migration(version, name, up, rollback, manifest, man_raw, man_display))
 
     cache.save()
-    project = Project(settings, tuple(migrations), {v: tuple(p) for v, p in incomplete.items()}, tuple(explained))
+    project = Project(settings, tuple(migrations), {v: tuple(p) for v, p in incomplete.items()}, tuple(explained),
+                      statement_cache)  # fmt: skip
     return project, errors
 
 

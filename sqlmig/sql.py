@@ -30,9 +30,21 @@ class Statement:
     column: int
     index: int  # 0-based position in its file
     path: str = ""
+    offset: int = 0  # where `text` starts in the file's text
     keywords: tuple[str, ...] = ()  # upper-cased leading words, for classification
     comments_before: tuple[str, ...] = ()  # comment lines between the previous statement and this one
-    tokens: tuple[Any, ...] = field(default=(), compare=False, repr=False)
+    # sqlglot's tokens (offsets in the file), or a function of `index` that gives them: a statement from
+    # sqlmig.statement_cache is tokenized only when something reads them
+    token_source: Any = field(default=(), compare=False, repr=False)
+    words: tuple[str, ...] | None = field(default=None, compare=False, repr=False)  # ddl.words, when known
+
+    @property
+    def tokens(self) -> tuple[Any, ...]:
+        source = self.token_source
+        if callable(source):
+            source = tuple(source(self.index))
+            object.__setattr__(self, "token_source", source)  # frozen: computed once, like a cached_property
+        return source
 
     @property
     def kind(self) -> str:
@@ -310,9 +322,10 @@ def split_statements(text: str, path: str = "") -> list[Statement]:
                 column=col,
                 index=index,
                 path=path,
+                offset=start,
                 keywords=keywords,
                 comments_before=_comments_between(text[prev_end:start]),
-                tokens=tuple(group),
+                token_source=tuple(group),
             )
         )
         prev_end = end
@@ -344,10 +357,11 @@ class SqlFile:
     path: Path
     raw: bytes
     display: str  # path as shown to the user (relative to the project)
+    cache: Any = field(default=None, compare=False, repr=False)  # a sqlmig.statement_cache.StatementCache
 
     @classmethod
-    def read(cls, path: Path, display: str) -> SqlFile:
-        return cls(path=path, raw=read_bytes(path), display=display)
+    def read(cls, path: Path, display: str, cache: Any = None) -> SqlFile:
+        return cls(path=path, raw=read_bytes(path), display=display, cache=cache)
 
     @cached_property
     def checksum(self) -> str:
@@ -366,6 +380,8 @@ class SqlFile:
 
     @cached_property
     def statements(self) -> list[Statement]:
+        if self.cache is not None:
+            return self.cache.statements(self)
         return split_statements(self.text, self.display)
 
 

@@ -134,7 +134,8 @@ def words(stmt: Statement) -> list[str]:
     """Every keyword-shaped word of the statement, upper-cased (quoted names and strings left out)."""
     got = _WORDS.get(stmt.text)
     if got is None:
-        got = _WORDS[stmt.text] = words_of(tokens_of(stmt))
+        known = stmt.words  # a statement from sqlmig.statement_cache brings them, saving its tokenization
+        got = _WORDS[stmt.text] = list(known) if known is not None else words_of(tokens_of(stmt))
     return got
 
 
