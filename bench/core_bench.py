@@ -4,8 +4,9 @@
 
 Without --database-url it starts a throw-away embedded PostgreSQL (not timed) and every
 timing runs against that running server. Each apply goes into a fresh database, after a
-CHECKPOINT, and the psql floor and sqlmig alternate round by round so both see the same
-machine. The floor is the embedded package's own psql running the same forward files in
+CHECKPOINT; the psql floor, a first apply on a checkout (caches empty) and an apply after
+`sqlmig plan` (the files already split and cached) take turns going first, round by round,
+so all see the same machine. The floor is the embedded package's own psql running the same forward files in
 one session, each wrapped in BEGIN/COMMIT. Every figure is a whole process, interpreter
 start included: wall time (best and median of --rounds) and the client's own CPU time
 (user + system, median), which a busy shared machine disturbs far less than wall time.
@@ -39,7 +40,7 @@ def write_project(root: Path, count: int) -> None:
 
 
 def clear_cache(tmp: Path) -> None:
-    """Empty the manifest cache: the first command on a checkout parses every manifest."""
+    """Empty sqlmig's caches: the first command on a checkout parses every manifest and splits every file."""
     for cached in (tmp / "cache").glob("sqlmig/*"):
         cached.unlink()
 
@@ -51,17 +52,23 @@ def apply_rounds(server: Server, proj: Path, script: Path, env: dict, rounds: in
     unlinked) just before a timed run slows every commit of that run ~3x here, while the file
     system catches up; that would inflate the floor and flatter the ratio.
     """
-    got: dict[str, list] = {"floor": [], "apply": [], "noop": [], "status": [], "cold": []}
+    got: dict[str, list] = {"floor": [], "apply": [], "planned": [], "noop": [], "status": [], "cold": []}
     made: list[str] = []
-    for _ in range(rounds):
-        url = server.fresh()
-        made.append(url)
-        got["floor"].append(timed([str(psql_path()), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-f",
-                                   str(script)]))  # fmt: skip
-        url = server.fresh()
-        made.append(url)
-        clear_cache(tmp)
-        got["apply"].append(timed([*SQLMIG, "apply", "-d", url, "-p", str(proj)], env))
+    for n in range(rounds):
+        runs = ["floor", "apply", "planned"]
+        for what in runs[n % 3 :] + runs[: n % 3]:  # each goes first, second and third in turn
+            url = server.fresh()
+            made.append(url)
+            if what == "floor":
+                got["floor"].append(timed([str(psql_path()), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-f",
+                                           str(script)]))  # fmt: skip
+                continue
+            clear_cache(tmp)  # a first run on a fresh checkout: every manifest parsed, every file split
+            if what == "planned":  # a deploy that runs `sqlmig plan` before `sqlmig apply`: the files are split
+                timed([*SQLMIG, "plan", "-d", url, "-p", str(proj)], env)
+            got[what].append(timed([*SQLMIG, "apply", "-d", url, "-p", str(proj)], env))
+            applied = url
+        url = applied  # the no-op apply and status below run on a database sqlmig applied
         clear_cache(tmp)
         got["cold"].append(timed([*SQLMIG, "status", "-d", url, "-p", str(proj)], env))
         for _ in range(2):
@@ -72,8 +79,8 @@ def apply_rounds(server: Server, proj: Path, script: Path, env: dict, rounds: in
     return got
 
 
-def ratios(got: dict) -> str:
-    each = sorted(a[0] / f[0] for a, f in zip(got["apply"], got["floor"], strict=True))
+def ratios(got: dict, what: str = "apply") -> str:
+    each = sorted(a[0] / f[0] for a, f in zip(got[what], got["floor"], strict=True))
     return f"{', '.join(f'{r:.2f}×' for r in each)} (median {statistics.median(each):.2f}×)"
 
 
@@ -106,12 +113,14 @@ def measure(args: argparse.Namespace, server: Server, tmp: Path, embedded: bool)
     n = args.migrations
     rows = [
         (f"psql floor: {n} files, BEGIN/COMMIT each", durable["floor"], ""),
-        (f"`sqlmig apply`: {n} migrations, empty database", durable["apply"], "≤ 1.3× floor"),
+        (f"`sqlmig apply`: {n} migrations, empty database, first run on a checkout", durable["apply"], "≤ 1.3× floor"),
+        ("the same after `sqlmig plan` (files split and cached)", durable["planned"], "≤ 1.3× floor"),
     ]
     if fast:
         rows += [
             ("psql floor, synchronous_commit off", fast["floor"], ""),
             ("`sqlmig apply`, synchronous_commit off", fast["apply"], ""),
+            ("`sqlmig apply` after `sqlmig plan`, synchronous_commit off", fast["planned"], ""),
         ]
     rows += [
         (f"`sqlmig apply`, nothing to do ({n} applied)", durable["noop"], "< 0.5 s"),
@@ -126,8 +135,10 @@ def measure(args: argparse.Namespace, server: Server, tmp: Path, embedded: bool)
         best, med, cpu = stats(values)
         print(f"| {label} | {best:.3f} | {med:.3f} | {cpu:.3f} | {target} |")
     print(f"\napply / floor, round by round: {ratios(durable)}")
+    print(f"apply after plan / floor, round by round: {ratios(durable, 'planned')}")
     if fast:
         print(f"apply / floor, synchronous_commit off: {ratios(fast)}")
+        print(f"apply after plan / floor, synchronous_commit off: {ratios(fast, 'planned')}")
 
 
 def main() -> None:
