@@ -114,13 +114,15 @@ class Migrator:
         history = self.read_history()
         planning.raise_on_drift(planning.find_drift(self.project, history))
         plan = planning.plan_apply(self.project, history, to=to, phase=phase)
-        for step in plan.steps:
-            assert step.migration is not None
-            check_resume(step, check_statements(step.migration))
-            from sqlmig.batch import validate
+        try:
+            for step in plan.steps:
+                assert step.migration is not None
+                check_resume(step, check_statements(step.migration))
+                from sqlmig.batch import validate
 
-            validate(step.migration)  # batched: every statement can be bounded to a key range
-        self.project.save_caches()
+                validate(step.migration)  # batched: every statement can be bounded to a key range
+        finally:
+            self.project.save_caches()  # what was split so far, even when a file is refused
         return plan
 
     def plan_rollback(self, steps: int | None = None, to: str | None = None) -> planning.Plan:

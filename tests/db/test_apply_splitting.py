@@ -268,3 +268,40 @@ def test_empty_or_comment_only_file_is_an_error_unless_allow_empty(project, data
     res = cli("apply", "--database-url", database_url, "--project", str(project.root))
     assert res.returncode == 0, res.stderr
     assert db.execute("SELECT status FROM sqlmig_history WHERE version = '00001'").fetchone()[0] == "applied"
+
+
+MANY = 40
+
+
+def _many(project, *, last: str | None = None) -> None:
+    for n in range(1, MANY + 1):
+        sql = f"CREATE TABLE t{n} (id int, note text DEFAULT 'a;b');\nCREATE INDEX ON t{n} (id);\n"
+        project.add(f"{n:05d}_t{n}", last if (last and n == MANY) else sql)
+
+
+def test_a_first_apply_runs_each_statement_once_and_keeps_the_split_for_the_next_run(project, database_url, db, cli):
+    _many(project)
+    res = cli("apply", "--database-url", database_url, "--project", str(project.root), "--format", "json")
+    assert res.returncode == 0, res.stderr
+    done = [json.loads(line) for line in res.stdout.splitlines() if '"statement_done"' in line]
+    assert len(done) == 2 * MANY
+    assert db.execute("SELECT count(*) FROM pg_indexes WHERE tablename ~ '^t[0-9]+$'").fetchone()[0] == MANY
+    defaults = db.execute("SELECT DISTINCT column_default FROM information_schema.columns WHERE column_name = 'note'")
+    assert [r[0] for r in defaults] == ["'a;b'::text"]
+    from sqlmig.content_cache import cache_path
+
+    entries = json.loads(cache_path("statements", project.root).read_text())["entries"]
+    assert len(entries) == MANY  # every forward file's split, for the next run
+
+
+def test_a_file_that_does_not_split_is_reported_with_the_others_cached(project, database_url, db, cli):
+    _many(project, last="CREATE TABLE late (id int);\n\\i other.sql\n")
+    for _ in range(2):  # the second time with every other file's split cached
+        res = cli("apply", "--database-url", database_url, "--project", str(project.root))
+        assert res.returncode == 2, res.stderr
+        assert f"migrations/{MANY:05d}_t{MANY}.sql:2" in res.stderr
+        assert "psql meta-command \\i is not supported" in res.stderr and "Traceback" not in res.stderr
+        assert db.execute("SELECT to_regclass('sqlmig_history')").fetchone()[0] is None  # nothing ran
+        from sqlmig.content_cache import cache_path
+
+        assert len(json.loads(cache_path("statements", project.root).read_text())["entries"]) == MANY - 1
