@@ -161,18 +161,21 @@ RESET_SESSION_STATEMENTS = ("RESET ALL", "RESET SESSION AUTHORIZATION", "RESET R
 RESET_SESSION = "; ".join(RESET_SESSION_STATEMENTS)
 # The whole history row in one statement: the outcome of a run (applied, failed) or its start
 # (running, for `transaction: none`). started_at is derived from the run's duration so one
-# statement at the end can record it. A NULL duration_ms is the time since the transaction began
-# (now()), measured by the server: a streamed migration's row is sent before its statements ran.
+# statement at the end can record it. A NULL duration_ms is the time since the transaction began,
+# measured by the server (a streamed migration's row is sent before its statements ran), and
+# started_at is that beginning, now(), itself: derived from the rounded duration, it could fall
+# before the previous migration's finished_at when commits follow each other within a millisecond.
 RECORD_RUN = """
-WITH run AS (SELECT coalesce({duration_ms}::int, (extract(epoch FROM clock_timestamp() - now()) * 1000)::int) AS ms)
+WITH run AS (SELECT now() AS began, clock_timestamp() AS at, {duration_ms}::int AS given)
 INSERT INTO {table} (version, name, phase, status, transaction_mode, checksum, rollback_checksum,
                      manifest_checksum, statements_done, done_checksum, started_at, finished_at,
                      duration_ms, sqlmig_version, error, rollback_sql, point_of_no_return)
 SELECT {version}, {name}, {phase}, {status}, {transaction_mode}, {checksum}, {rollback_checksum},
        {manifest_checksum}, {statements_done}, {done_checksum},
-       clock_timestamp() - run.ms * interval '1 millisecond',
-       CASE WHEN {status} <> 'running' THEN clock_timestamp() END,
-       run.ms, {sqlmig_version}, {error}, {rollback_sql}, {point_of_no_return}
+       CASE WHEN run.given IS NULL THEN run.began ELSE run.at - run.given * interval '1 millisecond' END,
+       CASE WHEN {status} <> 'running' THEN run.at END,
+       coalesce(run.given, (extract(epoch FROM run.at - run.began) * 1000)::int),
+       {sqlmig_version}, {error}, {rollback_sql}, {point_of_no_return}
 FROM run
 ON CONFLICT (version) DO UPDATE SET
     name = EXCLUDED.name, phase = EXCLUDED.phase, status = EXCLUDED.status,

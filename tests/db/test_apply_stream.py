@@ -197,3 +197,17 @@ def test_sync_commit_accepts_only_run_or_each(project, database_url, cli):
     (project.root / "sqlmig.toml").write_text('sync_commit = "sometimes"\n')
     res = cli("apply", "--database-url", database_url, "--project", str(project.root))
     assert res.returncode == 2 and "sync_commit must be one of run, each, got 'sometimes'" in res.stderr
+
+
+def test_history_times_of_a_fast_stream_never_overlap(project, database_url, db, cli):
+    # Commits that do not wait for the disk follow each other within a millisecond: a started_at
+    # derived from a rounded duration fell before the previous migration's finished_at.
+    for n in range(1, 61):
+        project.add(f"{n:05d}_t{n}", f"CREATE TABLE t{n} (id int);")
+    res = _apply(cli, project, database_url)
+    assert res.returncode == 0, res.stderr
+    rows = db.execute("SELECT version, started_at, finished_at FROM sqlmig_history ORDER BY version").fetchall()
+    assert len(rows) == 60
+    for (_, _, finished), (version, started, _) in zip(rows, rows[1:]):
+        assert started >= finished, version
+    assert all(started <= finished for _, started, finished in rows)
