@@ -4,6 +4,7 @@ the queued migrations, and the migrations that cannot be streamed run in their p
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 
@@ -208,6 +209,6 @@ def test_history_times_of_a_fast_stream_never_overlap(project, database_url, db,
     assert res.returncode == 0, res.stderr
     rows = db.execute("SELECT version, started_at, finished_at FROM sqlmig_history ORDER BY version").fetchall()
     assert len(rows) == 60
-    for (_, _, finished), (version, started, _) in zip(rows, rows[1:]):
+    for (_, _, finished), (version, started, _) in itertools.pairwise(rows):
         assert started >= finished, version
     assert all(started <= finished for _, started, finished in rows)
