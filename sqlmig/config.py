@@ -98,6 +98,8 @@ def _coerce(name: str, value: Any, where: str) -> Any:
             if not isinstance(value, dict):
                 raise ValueError("expected a table")
             return value
+        if isinstance(value, bool | dict | list):
+            raise ValueError("expected a string")
         return str(value)
     except (TypeError, ValueError) as exc:
         raise UsageError(f"invalid value for {name}: {value!r} ({exc})", where=where) from exc

@@ -43,12 +43,17 @@ class ContentCache:
 
     def __init__(self, kind: str, project_dir: Path, stamp: str) -> None:
         self.kind = kind
-        self.path = cache_path(kind, project_dir)
         self.stamp = stamp
         self.entries: dict[str, Any] = {}
         self.used: set[str] = set()
         self.dirty = False
-        with contextlib.suppress(OSError, ValueError):
+        try:
+            self.path: Path | None = cache_path(kind, project_dir)
+        except (RuntimeError, KeyError, OSError):  # no home folder to find (no $HOME, no passwd entry)
+            self.path = None
+            return
+        # RecursionError: a JSON document nested thousands deep
+        with contextlib.suppress(OSError, ValueError, RecursionError):
             data = json.loads(self.path.read_text("utf-8"))
             if isinstance(data, dict) and data.get("stamp") == stamp and isinstance(data.get("entries"), dict):
                 self.entries = data["entries"]
@@ -64,11 +69,13 @@ class ContentCache:
         self.entries[key] = entry
         self.dirty = True
 
-    def save(self) -> None:
-        """Write the cache atomically, keeping only the entries used since loading; skipped when it cannot."""
-        if not self.dirty and set(self.entries) == self.used:
+    def save(self, keep: set[str] | frozenset[str] = frozenset()) -> None:
+        """Write the cache atomically, keeping the entries used since loading and those whose key is in
+        `keep` (files of the project this command did not need); skipped when it cannot."""
+        kept = self.used | (keep & self.entries.keys())
+        if self.path is None or (not self.dirty and kept == self.entries.keys()):
             return
-        entries = {k: v for k, v in self.entries.items() if k in self.used}
+        entries = {k: v for k, v in self.entries.items() if k in kept}
         tmp = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)

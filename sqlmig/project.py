@@ -70,7 +70,8 @@ class Project:
     def save_caches(self) -> None:
         """Keep what splitting the files found for the next command (call it after the checks)."""
         if self.statement_cache is not None:
-            self.statement_cache.save()
+            files = [f for m in self.migrations for f in (m.up, m.rollback) if f is not None]
+            self.statement_cache.save({f.checksum for f in files})
 
     @property
     def root(self) -> Path:

@@ -105,7 +105,7 @@ def _line_col(text: str, offset: int) -> tuple[int, int]:
     return line, offset - starts[line - 1] + 1
 
 
-def _comments_between(text: str) -> tuple[str, ...]:
+def comments_between(text: str) -> tuple[str, ...]:
     """Comment lines (`-- …`) in the gap between two statements, stripped of the `--`."""
     out = []
     for raw in text.splitlines():
@@ -324,7 +324,7 @@ def split_statements(text: str, path: str = "") -> list[Statement]:
                 path=path,
                 offset=start,
                 keywords=keywords,
-                comments_before=_comments_between(text[prev_end:start]),
+                comments_before=comments_between(text[prev_end:start]),
                 token_source=tuple(group),
             )
         )

@@ -2,8 +2,11 @@
 files it split before, nor import sqlglot to do it.
 
 An entry holds, per statement, where its text lies in the file and what the checks before a run
-read from it: its line and column, leading keywords, the comments before it, and its words
-(sqlmig.ddl.words). The text itself is always the file's, sliced at those offsets. A cached
+read from it: its leading keywords and its words (sqlmig.ddl.words). The text itself is always
+the file's, sliced at those offsets, and lines, columns and comments are derived from the file;
+an entry that does not fit the file (text other than whitespace, comments and semicolons between
+statements, a statement that does not begin with its first keyword) is split again. The cache is
+trusted as the project is: keep $XDG_CACHE_HOME as private as the checkout. A cached
 statement's sqlglot tokens are produced only when something reads them (lint rules, the reader
 of a statement that may refuse a transaction), by splitting the file again. A file that does
 not split is never cached: its error always comes from a real split. The stamp covers the code
@@ -17,20 +20,20 @@ from pathlib import Path
 from typing import Any
 
 from sqlmig import content_cache
-from sqlmig.sql import SqlFile, Statement, split_statements
+from sqlmig.sql import SqlFile, Statement, comments_between, split_statements
 
 KIND = "statements"
 
 
 def _stamp() -> str:
-    from sqlmig import ddl, sql
+    from sqlmig import ddl, sql, statement_cache
     from sqlmig.ddl import cursor
 
     spec = importlib.util.find_spec("sqlglot")  # its version, without importing it (45 ms)
     origin = Path(spec.origin) if spec and spec.origin else None
     version = origin.with_name("_version.py") if origin else None
     sqlglot = (version if version and version.is_file() else origin.with_name("tokens.py"),) if origin else ()
-    return content_cache.stamp(sql, ddl, cursor, extra=sqlglot)
+    return content_cache.stamp(sql, ddl, cursor, statement_cache, extra=sqlglot)
 
 
 def _tokens_later(text: str, display: str) -> Any:
@@ -69,30 +72,69 @@ class StatementCache:
         statements = split_statements(sql_file.text, sql_file.display)
         from sqlmig import ddl
 
-        self.cache.put(key, [[s.offset, len(s.text), s.line, s.column, s.keywords, s.comments_before, ddl.words(s)]
-                             for s in statements])  # fmt: skip
+        self.cache.put(key, [[s.offset, len(s.text), s.keywords, ddl.words(s)] for s in statements])
         return statements
 
-    def save(self) -> None:
+    def save(self, keep: set[str]) -> None:
+        """Write the cache, keeping the entries of `keep` (the checksums of the project's files) too."""
         if self._cache is not None:
-            self._cache.save()
+            self._cache.save(keep)
 
 
 def _from_entry(entry: Any, sql_file: SqlFile) -> list[Statement] | None:
-    """Statements of a cached entry, or None when it does not fit the file (damaged: split it instead)."""
+    """Statements of a cached entry, or None when it does not fit the file (damaged: split it instead).
+
+    Lines, columns and the comments before each statement are derived from the file again; the
+    text between statements must be only what separates them (whitespace, comments, semicolons),
+    and each statement must begin with its first recorded keyword."""
     text, display = sql_file.text, sql_file.display
     tokens = _tokens_later(text, display)
     out: list[Statement] = []
-    end = 0
+    end, line = 0, 1
     try:
-        for index, (offset, length, line, column, keywords, comments, words) in enumerate(entry):
+        for index, (offset, length, keywords, words) in enumerate(entry):
             if not (isinstance(offset, int) and isinstance(length, int) and end <= offset and length > 0
-                    and offset + length <= len(text)):  # fmt: skip
+                    and offset + length <= len(text) and _separates(text, end, offset)):  # fmt: skip
                 return None
-            end = offset + length
+            first = keywords[0] if keywords else ""
+            if not isinstance(first, str) or text[offset : offset + len(first)].upper() != first:
+                return None
+            line += text.count("\n", end, offset)
+            column = offset - text.rfind("\n", 0, offset)
+            gap, end = text[end:offset], offset + length
             out.append(Statement(text=text[offset:end], line=line, column=column, index=index, path=display,
-                                 offset=offset, keywords=tuple(keywords), comments_before=tuple(comments),
+                                 offset=offset, keywords=tuple(keywords), comments_before=comments_between(gap),
                                  token_source=tokens, words=tuple(words)))  # fmt: skip
+            line += text.count("\n", offset, end)
     except (TypeError, ValueError):
         return None
-    return out
+    return out if _separates(text, end, len(text)) else None
+
+
+def _separates(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] holds only whitespace, semicolons and comments (-- …, nested /* … */)."""
+    i = start
+    while i < end:
+        c = text[i]
+        if c.isspace() or c == ";":
+            i += 1
+        elif text.startswith("--", i):
+            newline = text.find("\n", i, end)
+            i = end if newline < 0 else newline + 1
+        elif text.startswith("/*", i):
+            depth = 0
+            while i < end:
+                opens, closes = text.find("/*", i, end), text.find("*/", i, end)
+                if closes < 0:
+                    return False
+                if 0 <= opens < closes:
+                    depth, i = depth + 1, opens + 2
+                else:
+                    depth, i = depth - 1, closes + 2
+                    if depth == 0:
+                        break
+            if depth:
+                return False
+        else:
+            return False
+    return True

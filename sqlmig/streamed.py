@@ -18,6 +18,7 @@ is durable.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from itertools import pairwise
@@ -41,6 +42,9 @@ def streamable(step: Step) -> bool:
     return not any(_needs_its_own_turn(s) for s in check_statements(m))
 
 
+_PARAMETER = re.compile(r"\$[0-9]")  # no `$1` in the text: no need to read the tokens (a `$$` body is common)
+
+
 def _needs_its_own_turn(stmt: Statement) -> bool:
     """What a stream would get wrong, so the migration runs one query at a time instead:
     - DEALLOCATE / DISCARD drop prepared statements, which psycopg keeps track of and would not see;
@@ -52,7 +56,7 @@ def _needs_its_own_turn(stmt: Statement) -> bool:
         return True
     if stmt.keywords[:2] == ("SET", "NAMES"):
         return True
-    return "$" in stmt.text and any(
+    return _PARAMETER.search(stmt.text) is not None and any(
         a.token_type.name == "PARAMETER" and b.token_type.name == "NUMBER" and b.start == a.end + 1
         for a, b in pairwise(stmt.tokens))  # fmt: skip
 

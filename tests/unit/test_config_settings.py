@@ -65,6 +65,8 @@ def test_defaults_protect_production(tmp_path):
         ('lock_wait = "soon"\n', "invalid value for lock_wait"),
         ("lock_wait = \n", "cannot read configuration"),
         ('history_schema = "a; DROP TABLE x"\n', "history_schema must be a plain identifier"),
+        ("sync_commit = true\n", "invalid value for sync_commit: True (expected a string)"),
+        ('sync_commit = "sometimes"\n', "sync_commit must be one of run, each, got 'sometimes'"),
     ],
 )
 def test_bad_configuration_is_a_usage_error_naming_the_file(tmp_path, content, message):

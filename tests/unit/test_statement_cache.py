@@ -132,3 +132,85 @@ def test_an_unwritable_cache_is_not_an_error(project, cache_home):
     project.add("00001_a", FILE)
     cache_home.write_text("a file where the folder would be")
     assert len(_statements(project)) == 4
+
+
+def _rewrite_entries(project, change):
+    path = _cache_file(project)
+    data = json.loads(path.read_text())
+    data["entries"] = {k: change(v) for k, v in data["entries"].items()}
+    path.write_text(json.dumps(data))
+
+
+def test_an_entry_that_points_inside_a_string_is_not_believed(project, monkeypatch):
+    # The cache is trusted as the project is, but an entry must still fit its file: a slice that
+    # starts inside a string leaves text between statements that is not whitespace or comments.
+    sql = "COMMENT ON TABLE victim IS 'do not DROP TABLE victim; ever';\n"
+    project.add("00001_a", sql)
+    [first] = _statements(project)
+    at = sql.index("DROP")
+    _rewrite_entries(project, lambda e: [[at, len("DROP TABLE victim"), ["DROP", "TABLE", "VICTIM"], ["DROP"]]])
+    assert [_fields(s) for s in _statements(project)] == [_fields(first)]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda e: [],  # no statements in a file that has some
+        lambda e: e[:1],  # a statement left out: the rest of the file is not a gap
+        lambda e: [[e[0][0], e[0][1], ["INSERT", *e[0][2][1:]], e[0][3]], *e[1:]],  # not its first keyword
+        lambda e: [[e[0][0] + 1, e[0][1] - 1, e[0][2], e[0][3]], *e[1:]],  # starts mid-word
+    ],
+)
+def test_an_entry_that_does_not_fit_its_file_is_split_again(project, change):
+    project.add("00001_a", FILE)
+    first = _statements(project)
+    _rewrite_entries(project, change)
+    assert [_fields(s) for s in _statements(project)] == [_fields(s) for s in first]
+
+
+def test_a_command_that_needs_some_files_keeps_the_others_entries(project):
+    for n in range(1, 4):
+        project.add(f"{n:05d}_m{n}", f"CREATE TABLE m{n} (id int);", down=f"DROP TABLE m{n};")
+    loaded = load_project(project.settings())
+    assert all(m.up.statements for m in loaded.migrations)
+    loaded.save_caches()
+    loaded = load_project(project.settings())
+    assert loaded.migrations[0].up.statements  # a `plan --to 00001`
+    assert loaded.migrations[2].rollback.statements  # a `rollback --steps 1`
+    loaded.save_caches()
+    entries = json.loads(_cache_file(project).read_text())["entries"]
+    assert len(entries) == 4  # three forward files, one rollback file
+    project.add("00002_m2", "CREATE TABLE m2b (id int);", down="DROP TABLE m2b;")
+    loaded = load_project(project.settings())
+    assert loaded.migrations[0].up.statements
+    loaded.save_caches()
+    entries = json.loads(_cache_file(project).read_text())["entries"]
+    assert len(entries) == 3  # the old text of 00002 is gone from the project, and from the cache
+
+
+def test_a_cached_dollar_quoted_body_is_judged_without_its_tokens(project):
+    from sqlmig.streamed import _needs_its_own_turn
+
+    project.add("00001_f", "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;\nSELECT $1::int;\n")
+    _statements(project)
+    body, parameter = _statements(project)
+    assert callable(body.token_source) and callable(parameter.token_source)  # from the cache
+    assert not _needs_its_own_turn(body)
+    assert callable(body.token_source)  # decided from the text and words: the file was not split again
+    assert _needs_its_own_turn(parameter)  # a bare `$1` is read from the tokens, derived on demand
+    assert not callable(parameter.token_source)
+
+
+def test_no_home_folder_or_a_pathological_cache_file_is_not_an_error(project, monkeypatch, cache_home):
+    project.add("00001_a", FILE)
+    _statements(project)
+    _cache_file(project).write_text("[" * 100_000)  # deeper than json can nest
+    assert len(_statements(project)) == 4
+    monkeypatch.delenv("XDG_CACHE_HOME")
+
+    def no_home():
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr("pathlib.Path.home", no_home)
+    assert len(_statements(project)) == 4
+    assert load_project(project.settings()).migrations[0].manifest.phase == "expand"  # the manifest cache too
