@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -80,6 +79,8 @@ def _read_config_file(project_dir: Path) -> tuple[dict, Path | None]:
 
 
 def _parse_toml(path: Path) -> dict:
+    import tomllib  # imported here: only a project with a config file needs it
+
     try:
         return tomllib.loads(path.read_text("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

@@ -13,7 +13,6 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -76,6 +75,8 @@ class ContentCache:
         if self.path is None or (not self.dirty and kept == self.entries.keys()):
             return
         entries = {k: v for k, v in self.entries.items() if k in kept}
+        import tempfile
+
         tmp = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -9,12 +9,10 @@ tags, a BOM, non-UTF-8). Beyond the schema, values are checked against each othe
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from typing import Any
 
 from sqlmig.errors import ProjectError
@@ -75,6 +73,8 @@ class Manifest:
 @cache
 def schema() -> dict:
     """The manifest JSON Schema shipped in the package (Draft 2020-12)."""
+    from importlib import resources  # imported here: 3 ms at start-up, needed only when validating
+
     return json.loads(resources.files("sqlmig").joinpath("manifest.schema.json").read_text("utf-8"))
 
 
@@ -129,6 +129,8 @@ def _messages(error: Any) -> list[tuple[list[Any], str]]:
         allowed = sorted(error.schema.get("properties", {}))
         out = []
         for key in [k for k in error.instance if k not in allowed]:
+            import difflib
+
             close = difflib.get_close_matches(str(key), allowed, n=1)
             hint = f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(allowed)}"
             out.append(([*path, key], f"unknown key '{key}'; {hint}"))
@@ -142,6 +144,8 @@ def _messages(error: Any) -> list[tuple[list[Any], str]]:
 def _message(error: Any) -> str:
     v, inst, expected = error.validator, error.instance, error.validator_value
     if v == "enum":
+        import difflib
+
         close = difflib.get_close_matches(str(inst), [str(o) for o in expected], n=1)
         tip = f"; did you mean '{close[0]}'?" if close else ""
         return f"{_describe(inst)} is not one of: {', '.join(map(str, expected))}{tip}"
