@@ -300,12 +300,14 @@ class BatchRun:
         if threading.current_thread() is not threading.main_thread():
             return None
 
+        previous = signal.getsignal(signal.SIGINT)
+        second = previous if callable(previous) else signal.default_int_handler
+
         def on_sigint(signum: int, frame: Any) -> None:
             if self.stop_requested:
-                signal.default_int_handler(signum, frame)
+                second(signum, frame)  # the CLI's handler: a KeyboardInterrupt, and a cleanup not cut short
             self.stop_requested = True
 
-        previous = signal.getsignal(signal.SIGINT)
         signal.signal(signal.SIGINT, on_sigint)
         return previous if previous is not None else signal.default_int_handler
 
