@@ -29,14 +29,20 @@ def _history(db) -> dict:
     return dict(db.execute("SELECT version, status FROM sqlmig_history").fetchall())
 
 
+def _apply_failing(cli, project, url, kind: str, stem: str, sql: str) -> str:
+    """Apply one migration that runs one query at a time (ONE_AT_A_TIME[kind]) and fails: its stderr."""
+    manifest, extra = ONE_AT_A_TIME[kind]
+    project.add(stem, sql + extra, manifest=manifest)
+    res = _run(cli, project, url, "apply")
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
+    return res.stderr
+
+
 @pytest.mark.parametrize("kind", ONE_AT_A_TIME)
 def test_a_history_row_that_cannot_be_written_is_named_as_such(project, database_url, db, cli, kind):
-    manifest, extra = ONE_AT_A_TIME[kind]
-    project.add("00001_guard", GUARD + extra, manifest=manifest)
-    res = _run(cli, project, database_url, "apply")
-    assert res.returncode == 1, res.stderr
-    assert f"error: migrations/00001_guard.sql: {HISTORY_FAILED}" in res.stderr, res.stderr
-    assert "23514" in res.stderr and "COMMIT" not in res.stderr and "Traceback" not in res.stderr
+    err = _apply_failing(cli, project, database_url, kind, "00001_guard", GUARD)
+    assert f"error: migrations/00001_guard.sql: {HISTORY_FAILED}" in err, err
+    assert "23514" in err and "COMMIT" not in err
     assert db.execute("SELECT to_regclass('kept')").fetchone()[0] is None
     assert db.execute("SELECT count(*) FROM pg_constraint WHERE conname = 'no_more'").fetchone()[0] == 0
     assert _history(db) == {"00001": "failed"}
@@ -44,12 +50,9 @@ def test_a_history_row_that_cannot_be_written_is_named_as_such(project, database
 
 @pytest.mark.parametrize("kind", ONE_AT_A_TIME)
 def test_a_deferred_constraint_is_still_named_as_the_commit(project, database_url, db, cli, kind):
-    manifest, extra = ONE_AT_A_TIME[kind]
-    project.add("00001_deferred", DEFERRED + extra, manifest=manifest)
-    res = _run(cli, project, database_url, "apply")
-    assert res.returncode == 1, res.stderr
-    assert f"error: migrations/00001_deferred.sql: migration {AT_COMMIT}" in res.stderr
-    assert "23503" in res.stderr and HISTORY_FAILED not in res.stderr and "Traceback" not in res.stderr
+    err = _apply_failing(cli, project, database_url, kind, "00001_deferred", DEFERRED)
+    assert f"error: migrations/00001_deferred.sql: migration {AT_COMMIT}" in err, err
+    assert "23503" in err and HISTORY_FAILED not in err
     assert db.execute("SELECT to_regclass('parent'), to_regclass('child')").fetchone() == (None, None)
     assert _history(db) == {"00001": "failed"}
 
