@@ -600,7 +600,10 @@ class History:
     def record_run(self, row: dict, status: str, duration_ms: int, error: str | None = None, *,
                    reset_session: bool = False, commit: bool = False) -> None:  # fmt: skip
         """Write a migration's history row (RECORD_RUN) in one round trip: after RESET_SESSION when the
-        migration changed session state, and followed by COMMIT when `commit` (closing `transaction()`)."""
+        migration changed session state, and followed by COMMIT when `commit` (closing `transaction()`).
+        When that query fails, `in_transaction()` says which part did: the server skips the rest of a query
+        after an error, so a failed reset or row leaves the transaction open (aborted); a failed COMMIT
+        (a deferred constraint or trigger) ends it."""
         parts = [RESET_SESSION] if reset_session else []
         parts.append(RECORD_RUN)
         if commit:

@@ -76,6 +76,13 @@ def _position_line(stmt: Statement, err: ServerError) -> int:
     return stmt.line
 
 
+def _file(step: Step) -> str | None:
+    """The file a step runs: the forward file, or a rollback's (None when history holds the rollback SQL)."""
+    m = step.migration
+    file = None if m is None else m.up if step.direction == "up" else m.rollback
+    return file.display if file else None
+
+
 def check_resume(step: Step, statements: list[Statement]) -> None:
     """Refuse to resume a partly applied `transaction: none` run whose completed statements were edited
     (or whose manifest no longer says transaction: none): the rerun would skip or repeat the wrong work."""
@@ -212,15 +219,17 @@ class Runner:
                 message, where = "a verify query failed", step.migration.manifest_display if step.migration else None
             elif stage == "commit":
                 message = "migration failed at COMMIT (deferred constraints and triggers run there)"
-                where = step.migration.up.display if step.migration else None
+                where = _file(step)
             elif stage == "history":
                 message = f"sqlmig could not write the migration's row in {self.history.table_name}"
-                where = step.migration.up.display if step.migration else None
+                where = _file(step)
         what = "rolled back" if step.direction == "up" else "rollback"
         details = [f"migration {step.version}_{step.name} ({what if rolled_back else 'stopped'})"]
+        fix = (f"fix what refused the row (a trigger, a constraint or a privilege on {self.history.table_name})"
+               if stage == "history" else "fix the statement")  # fmt: skip
         hint = (
             resume_note
-            or ("nothing was changed: the migration's transaction was rolled back; fix the statement and run again"
+            or (f"nothing was changed: the migration's transaction was rolled back; {fix} and run again"
                 if rolled_back else None)
         )  # fmt: skip
         if server and server.sqlstate == LOCK_NOT_AVAILABLE:
@@ -319,8 +328,12 @@ class Runner:
                     self._run_verify(step)
                     ms = int((time.perf_counter() - t0) * 1000)
                     row = self._history_row(step, statements, len(statements))
-                    stage = "commit"
-                    self.history.record_run(row, "applied", ms, reset_session=reset, commit=True)
+                    stage = "history"
+                    try:
+                        self.history.record_run(row, "applied", ms, reset_session=reset, commit=True)
+                    except psycopg.Error:  # the row and COMMIT were one query: which of the two failed?
+                        stage = "history" if self.history.in_transaction() else "commit"
+                        raise
                 self.emit(MigrationDone(m.version, m.name, "up", ms))
                 return StepResult(m.version, m.name, "up", ms)
             except (psycopg.Error, _VerifyFailed) as exc:
@@ -428,16 +441,18 @@ class Runner:
         attempt = 0
         while True:
             current: Statement | None = None
+            stage = ""
             try:
                 if transactional:
                     with self.history.transaction(lock, stmt_timeout):
                         for stmt in statements:
                             current = stmt
                             self._execute(step, stmt)
-                        current = None
+                        current, stage = None, "history"
                         if reset:
                             self.history.reset_session()
                         self.history.rolled_back(step.version)
+                        stage = "commit"  # on leaving the block
                 else:
                     self.history.set_timeouts(lock, stmt_timeout)
                     try:
@@ -448,6 +463,7 @@ class Runner:
                     finally:
                         if not self.conn.closed and not self.conn.broken:
                             self.history.reset_session()
+                    stage = "history"
                     self.history.rolled_back(step.version)
                 break
             except psycopg.Error as exc:
@@ -456,11 +472,19 @@ class Runner:
                     self._backoff(step, attempt, retries, exc, current)
                     continue
                 if not self.conn.broken:
-                    self.history.rollback_failed(step.version, self._error_text(current, exc))
+                    try:
+                        self.history.rollback_failed(step.version, self._error_text(current, exc))
+                    except psycopg.Error:  # the row that refused the rollback may refuse its error too
+                        self.history.abort()
                 note = None if transactional else (
                     "this rollback runs without a transaction: the statements before the failed one "
                     "stay applied; write them with IF EXISTS so a rerun can pass over them")  # fmt: skip
-                raise self._failure(step, current, exc, rolled_back=transactional, resume_note=note) from None
+                if note and stage == "history":
+                    note = ("this rollback runs without a transaction: its statements ran and stay, while its "
+                            "row still says applied; fix what refused the row, then rerun it (its statements "
+                            "run again: write them with IF EXISTS)")  # fmt: skip
+                raise self._failure(step, current, exc, rolled_back=transactional, resume_note=note,
+                                    stage=stage) from None  # fmt: skip
         batch.after_rollback(self, step)  # a batched migration's capture table and checkpoints go with it
         ms = int((time.perf_counter() - started) * 1000)  # the restore included
         self.emit(MigrationDone(step.version, step.name, "down", ms))

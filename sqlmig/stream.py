@@ -19,10 +19,13 @@ protocol, unnamed statement, no parameters), so an error's position is within it
 from __future__ import annotations
 
 import selectors
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 WINDOW = 16  # queries in flight: enough to keep the server busy, few to run on after Ctrl-C
+CANCEL_S = 5.0  # after Ctrl-C: how long a cancel request may take, and how long the server may take to
+# answer one (as psycopg allows a cancelled query) before the connection is given up and closed
 
 
 class StreamFailed(Exception):
@@ -43,7 +46,8 @@ def stream(conn: Any, queries: Iterator[bytes], on_start: Callable[[int], None],
     once the server has skipped the rest. Any other exception (Ctrl-C included) cancels the
     running query first. Either way the connection leaves pipeline mode usable, with the failed
     transaction, if any, still open for the caller to roll back; a connection that cannot (lost,
-    or still busy after a second Ctrl-C) is closed, which rolls back on the server.
+    silent after the cancel, or still busy after a second Ctrl-C outside the CLI) is closed, which
+    rolls back on the server.
     """
     pg = conn.pgconn
     run = _Run(conn, queries, on_start, on_result)
@@ -58,7 +62,7 @@ def stream(conn: Any, queries: Iterator[bytes], on_start: Callable[[int], None],
         if pg.pipeline_status and not run.broken:
             try:
                 pg.exit_pipeline_mode()
-            except Exception:  # results still pending (a second Ctrl-C while draining)
+            except Exception:  # results still pending (a second Ctrl-C while draining, outside the CLI)
                 run.broken = True
         if run.broken and not conn.closed:
             conn.close()  # a connection in an unknown state: closing it rolls back and frees the lock
@@ -125,17 +129,22 @@ class _Run:
         """Ask the server to cancel the query it runs; nothing more is sent."""
         self.cancelling = True
         self.failed = self.failed or StreamFailed(self.completed, KeyboardInterrupt())
-        getattr(self.conn, "cancel_safe", self.conn.cancel)()
+        if hasattr(self.conn, "cancel_safe"):  # psycopg >= 3.2
+            self.conn.cancel_safe(timeout=CANCEL_S)
+        else:
+            self.conn.cancel()
 
-    def _wait(self) -> None:
-        """Until the server has something for us; flushing what libpq could not send yet."""
+    def _wait(self, timeout: float | None = None) -> bool:
+        """Until the server has something for us (False: `timeout` passed first); flushing what libpq
+        could not send yet."""
         events = selectors.EVENT_READ | (selectors.EVENT_WRITE if self.pg.flush() else 0)
         key = self.selector.register(self.pg.socket, events)
         try:
-            self.selector.select()
+            ready = self.selector.select(timeout)
         finally:
             self.selector.unregister(key.fileobj)
         self.pg.consume_input()
+        return bool(ready)
 
     def _read(self) -> None:
         from psycopg import errors
@@ -169,14 +178,24 @@ class _Run:
 
 
 def _cancel_and_drain(conn: Any, run: _Run) -> None:
-    """After Ctrl-C: cancel the running query, then read up to the Sync, so the connection can roll back."""
+    """After Ctrl-C: cancel the running query, then read up to the Sync, so the connection can roll back.
+
+    Bounded, since a second Ctrl-C no longer cuts this short (sqlmig.cli.base): the cancel is sent again
+    each second nothing arrives (one that lands between two queries cancels nothing), and a server silent
+    for CANCEL_S is given up: the connection is closed, and the server rolls back when it notices."""
     try:
         run.cancel()
         if not run.synced:
             run.pg.pipeline_sync()
             run.synced = True
+        silent_since = time.monotonic()
         while not run.over:
-            run._wait()
+            if run._wait(1.0):
+                silent_since = time.monotonic()
+            elif time.monotonic() - silent_since > CANCEL_S:
+                raise TimeoutError("the server did not answer the cancel")
+            else:
+                run.cancel()
             run._read()
     except Exception:  # the connection is gone: the server rolls back and releases the lock itself
         run.broken = True

@@ -142,17 +142,21 @@ class BatchRun:
         from sqlmig.runner import _VerifyFailed
 
         m = self.m
+        stage = "verify"
         try:
             with self.conn.transaction():
                 self.runner._run_verify(step)
                 ms = int((time.perf_counter() - t0) * 1000)
+                stage = "history"
                 self.runner.history.applied(m.version, self.prior_ms + ms, len(statements), None)  # every run
+                stage = "commit"  # on leaving the block
             self.finished_ms = ms
         except (psycopg.Error, _VerifyFailed) as exc:
             self.runner.history.failed(m.version, int((time.perf_counter() - t0) * 1000),
                                        self.runner._error_text(None, exc))  # fmt: skip
-            raise self.runner._failure(step, None, exc, rolled_back=False,
-                                       resume_note="every range committed and stays; fix the data and run apply "
+            fix = "what refused the row" if stage == "history" else "the data"
+            raise self.runner._failure(step, None, exc, rolled_back=False, stage=stage,
+                                       resume_note=f"every range committed and stays; fix {fix} and run apply "
                                        "again (it reruns only the verify queries)") from None  # fmt: skip
 
     # ------------------------------------------------------------------ one statement
@@ -296,12 +300,14 @@ class BatchRun:
         if threading.current_thread() is not threading.main_thread():
             return None
 
+        previous = signal.getsignal(signal.SIGINT)
+        second = previous if callable(previous) else signal.default_int_handler
+
         def on_sigint(signum: int, frame: Any) -> None:
             if self.stop_requested:
-                signal.default_int_handler(signum, frame)
+                second(signum, frame)  # the CLI's handler: a KeyboardInterrupt, and a cleanup not cut short
             self.stop_requested = True
 
-        previous = signal.getsignal(signal.SIGINT)
         signal.signal(signal.SIGINT, on_sigint)
         return previous if previous is not None else signal.default_int_handler
 

@@ -20,6 +20,11 @@ import typer
 from sqlmig import __version__
 from sqlmig.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED, SqlmigError
 
+# After the first SIGINT or SIGTERM, the longest sqlmig spends cleaning up before it exits anyway:
+# ample when the server answers (psycopg gives a cancelled statement 5 s + 5 s), and short of the
+# 30 s a container gets between SIGTERM and SIGKILL.
+CLEANUP_LIMIT_S = 20.0
+
 app = typer.Typer(
     name="sqlmig",
     help="Pure-SQL PostgreSQL migrations: plan, apply, rollback, lint and check.",
@@ -99,35 +104,97 @@ def _write(line: str, stream: Any) -> None:
 def run(fmt: Format | str, fn: Callable[[], int | None]) -> None:
     """Run a command body; map SqlmigError to its exit code and a message, never a traceback."""
     fmt = getattr(fmt, "value", fmt)
-    terminated: list[int] = []
-    _on_sigterm(terminated)
+    signals = _Signals()
     try:
-        code = fn() or 0
+        signals.install()
+        try:
+            code = fn() or 0
+        finally:
+            signals.done = True  # the outcome is decided: a signal from here on changes nothing
     except SqlmigError as exc:
+        signals.settle(exc.exit_code in (EXIT_INTERRUPTED, EXIT_TERMINATED))
         _report(exc, fmt)
     except KeyboardInterrupt:
-        what = "terminated (SIGTERM)" if terminated else "interrupted"
+        signals.settle(True)
+        what = "terminated (SIGTERM)" if signals.terminated else "interrupted"
         err(f"{what}: a transactional migration in progress was rolled back; "
             "a `transaction: none` migration resumes at its next statement on the next apply")  # fmt: skip
-        raise typer.Exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED) from None
+        raise typer.Exit(EXIT_TERMINATED if signals.terminated else EXIT_INTERRUPTED) from None
     except OSError as exc:  # a file sqlmig had to read or write: permissions, a full disk
+        signals.settle(False)
         failure = SqlmigError(str(exc), hint="check the path, its permissions and the free space")
         failure.exit_code = EXIT_FAILED
         _report(failure, fmt)
+    finally:
+        signals.settle(False)  # a no-op after the settle above
     raise typer.Exit(code)
 
 
-def _on_sigterm(terminated: list[int]) -> None:
-    """SIGTERM (a deploy's timeout, a stopped pod) does what Ctrl-C does: the statement in progress is
-    cancelled on the server and rolled back, rather than left running after the client is gone."""
-    import signal
+class _Signals:
+    """SIGINT (Ctrl-C) and SIGTERM (a deploy's timeout, a stopped pod) while a command runs.
 
-    def handler(signum: int, frame: Any) -> None:
-        terminated.append(signum)
-        raise KeyboardInterrupt
+    The first one stops the work: a KeyboardInterrupt, on which psycopg cancels the statement in
+    progress on the server, and the command cleans up on its way out (rollback, the failed row of a
+    `transaction: none` migration, the schema snapshot, the lock). Another one during that cleanup
+    must not cut it short half-way, print a traceback, or kill the process as it exits (Python's own
+    handlers are back then): it is noted and the cleanup goes on, bounded by CLEANUP_LIMIT_S, after
+    which sqlmig exits anyway with the same code (the server rolls back and frees the lock when the
+    connection ends). Any SIGTERM makes the exit code 143, whichever came first.
+    """
 
-    with contextlib.suppress(ValueError):  # not the main thread (an embedding program): leave it be
-        signal.signal(signal.SIGTERM, handler)
+    def __init__(self) -> None:
+        self.stopping = False  # the first signal was raised as KeyboardInterrupt: cleaning up
+        self.done = False  # the command body is over
+        self.terminated = False
+        self.noted = False
+        self.previous: dict[int, Any] = {}
+        self.watchdog: Any = None
+
+    def install(self) -> None:
+        import signal
+
+        with contextlib.suppress(ValueError):  # not the main thread (an embedding program): leave it be
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self.previous[signum] = signal.signal(signum, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        import signal
+        import threading
+
+        self.terminated = self.terminated or signum == signal.SIGTERM
+        if not self.stopping and not self.done:
+            self.stopping = True
+            self.watchdog = threading.Timer(CLEANUP_LIMIT_S, self._give_up)
+            self.watchdog.daemon = True
+            self.watchdog.start()
+            raise KeyboardInterrupt
+        if self.stopping and not self.noted:
+            self.noted = True
+            _note(f"{signal.Signals(signum).name} while cleaning up: sqlmig finishes that first (rollback, "
+                  f"history row, lock), for at most {CLEANUP_LIMIT_S:g}s")  # fmt: skip
+
+    def _give_up(self) -> None:
+        _note(f"cleanup did not finish within {CLEANUP_LIMIT_S:g}s (the database does not answer): exiting; "
+              "the server rolls back the open transaction and releases the lock when the connection ends")  # fmt: skip
+        os._exit(EXIT_TERMINATED if self.terminated else EXIT_INTERRUPTED)
+
+    def settle(self, interrupted: bool) -> None:
+        """The command is over: stop the watchdog; after an interruption ignore further signals until the
+        process exits (restoring Python's handler would let one kill it there), else restore the handlers."""
+        import signal
+
+        if self.watchdog is not None:
+            self.watchdog.cancel()
+        for signum, previous in self.previous.items():
+            signal.signal(signum, signal.SIG_IGN if interrupted or self.stopping else previous)
+        self.previous = {}
+
+
+def _note(line: str) -> None:
+    """A line on stderr from a signal handler or the watchdog thread: one unbuffered write, which can
+    neither re-enter nor wait on the buffered sys.stderr the interrupted code may be writing to."""
+    with contextlib.suppress(OSError):
+        os.write(2, (line + "\n").encode())
 
 
 def _report(exc: SqlmigError, fmt: str) -> None:
