@@ -38,7 +38,8 @@ def stamp(*modules: ModuleType, extra: tuple[str | Path, ...] = ()) -> str:
 
 class ContentCache:
     """Entries by key (a file's sha256), loaded at construction; `save` once at the end, which writes
-    only when something was added or an entry went unused (entries of vanished files are dropped)."""
+    only when something was added or an entry is to be dropped (neither used nor kept: a file that
+    is gone, or an older version of one)."""
 
     def __init__(self, kind: str, project_dir: Path, stamp: str) -> None:
         self.kind = kind
