@@ -21,11 +21,28 @@ from __future__ import annotations
 import selectors
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 WINDOW = 16  # queries in flight: enough to keep the server busy, few to run on after Ctrl-C
 CANCEL_S = 5.0  # after Ctrl-C: how long a cancel request may take, and how long the server may take to
 # answer one (as psycopg allows a cancelled query) before the connection is given up and closed
+
+
+class Prepare(NamedTuple):
+    """A query that prepares `text` as the statement `name` (sqlmig's own bookkeeping, bound many times)."""
+
+    name: bytes
+    text: bytes
+
+
+class Prepared(NamedTuple):
+    """A query that runs the prepared statement `name` with `params` (text format; None is NULL)."""
+
+    name: bytes
+    params: list[bytes | None]
+
+
+Query = bytes | Prepare | Prepared  # bytes: a statement's text, run as it is
 
 
 class StreamFailed(Exception):
@@ -37,7 +54,7 @@ class StreamFailed(Exception):
         self.error = error
 
 
-def stream(conn: Any, queries: Iterator[bytes], on_start: Callable[[int], None],
+def stream(conn: Any, queries: Iterator[Query], on_start: Callable[[int], None],
            on_result: Callable[[int, Any], None]) -> None:  # fmt: skip
     """Send `queries` in order, `WINDOW` ahead of their results, and wait for all of them.
 
@@ -73,7 +90,7 @@ def stream(conn: Any, queries: Iterator[bytes], on_start: Callable[[int], None],
 class _Run:
     """One stream's state: what was sent, what completed, the first error."""
 
-    def __init__(self, conn: Any, queries: Iterator[bytes], on_start: Callable[[int], None],
+    def __init__(self, conn: Any, queries: Iterator[Query], on_start: Callable[[int], None],
                  on_result: Callable[[int, Any], None]) -> None:  # fmt: skip
         from psycopg import pq
 
@@ -111,7 +128,12 @@ class _Run:
             if query is None:
                 self.exhausted = True
                 break
-            self.pg.send_query_params(query, None)
+            if isinstance(query, Prepare):
+                self.pg.send_prepare(query.name, query.text)
+            elif isinstance(query, Prepared):
+                self.pg.send_query_prepared(query.name, query.params)
+            else:
+                self.pg.send_query_params(query, None)
             self.pg.send_flush_request()  # its result as soon as it is ready: the window slides, never drains
             self.sent += 1
             self._announce()

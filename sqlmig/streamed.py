@@ -29,6 +29,7 @@ from sqlmig.events import MigrationDone, MigrationStarted, StatementDone, Statem
 from sqlmig.planner import Step
 from sqlmig.project import check_statements
 from sqlmig.sql import Statement
+from sqlmig.stream import Query
 
 
 def streamable(step: Step) -> bool:
@@ -73,9 +74,12 @@ class Feed:
         self.ms = 0
         self.announced = announced  # versions whose MigrationStarted was emitted, across retries
 
-    def queries(self) -> Iterator[bytes]:
+    def queries(self) -> Iterator[Query]:
         runner = self.runner
         each = runner.settings.sync_commit == "each"
+        record = runner.history.streamed_record()
+        self.kinds.append((self.steps[0], None, "prepare"))
+        yield record
         for n, step in enumerate(self.steps, 1):
             m = step.migration
             assert m is not None
@@ -84,7 +88,7 @@ class Feed:
             reset = any(postgres.changes_session(s) for s in statements)
             row = runner._history_row(step, statements, len(statements))
             begin = runner.history.streamed_begin(lock, stmt_timeout, wait_for_flush=each or n == len(self.steps))
-            finish = runner.history.streamed_finish(row, reset_session=reset)
+            finish = runner.history.streamed_finish(record, row, reset_session=reset)
             self.kinds += [(step, None, "begin")] * len(begin)
             yield from begin
             encoding = runner.conn.info.encoding
@@ -102,7 +106,7 @@ class Feed:
     def started(self, index: int) -> None:
         step, stmt, _ = self.kinds[index]
         emit = self.runner.emit
-        if index == 0 or self.kinds[index - 1][2] == "commit":  # the step's BEGIN
+        if index == 0 or self.kinds[index - 1][2] == "commit":  # the step's BEGIN (or the stream's Prepare)
             self.t0 = time.perf_counter()
             m = step.migration
             assert m is not None

@@ -212,3 +212,19 @@ def test_history_times_of_a_fast_stream_never_overlap(project, database_url, db,
     for (_, _, finished), (version, started, _) in itertools.pairwise(rows):
         assert started >= finished, version
     assert all(started <= finished for _, started, finished in rows)
+
+
+def test_a_streamed_history_row_holds_what_a_row_written_one_query_at_a_time_holds(project, database_url, db, cli):
+    # A stream binds its rows to a prepared statement; the other migrations compose them as literals.
+    forward = "CREATE TABLE IF NOT EXISTS größe (a int);\nSELECT 'it''s \\ $1 ünïcode';\n"
+    rollback = "-- zurück: 'quoted' \\ $$ and \"names\"\nDROP TABLE IF EXISTS größe;\n"
+    project.add("00001_streamed", forward, down=rollback, manifest={"phase": "migrate"})
+    project.add("00002_verified", forward, down=rollback, manifest={"phase": "migrate", "verify": ["SELECT true"]})
+    res = _apply(cli, project, database_url)
+    assert res.returncode == 0, res.stderr
+    columns = ("phase, status, transaction_mode, checksum, rollback_checksum, statements_done, done_checksum, "
+               "rollback_sql, error, point_of_no_return, sqlmig_version, applied_by")  # fmt: skip
+    rows = db.execute(f"SELECT {columns} FROM sqlmig_history ORDER BY version").fetchall()
+    assert rows[0] == rows[1]
+    assert rows[0][:3] == ("migrate", "applied", "per-migration") and rows[0][5] == 2
+    assert rows[0][7] == rollback
