@@ -12,8 +12,10 @@ before the error stay committed. Only one Sync is sent, after the last query, so
 after a failed statement: the failed migration's transaction is left aborted for the caller
 to roll back, and the migrations queued behind it never start.
 
-Each query is its own protocol message carrying the author's text as it is (the extended
-protocol, unnamed statement, no parameters), so an error's position is within its statement.
+Each statement of a migration is its own protocol message carrying the author's text as it is
+(the extended protocol, unnamed statement, no parameters), so an error's position is within its
+statement. sqlmig's own history row is a statement prepared once per stream (Prepare) and bound
+for each migration (Prepared).
 """
 
 from __future__ import annotations
