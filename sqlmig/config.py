@@ -55,6 +55,7 @@ class Settings:
 
 
 SYNC_COMMIT = ("run", "each")
+HISTORY_TABLE_MAX = 63 - len("_checkpoints")  # the longest name sqlmig derives from it
 
 _ENV = {
     "SQLMIG_LOCK_WAIT": "lock_wait",
@@ -154,6 +155,10 @@ def load_settings(project_dir: Path | str = ".", **flags: Any) -> Settings:
     for name in ("history_schema", "history_table"):
         if not _IDENT.match(getattr(settings, name)):
             raise UsageError(f"{name} must be a plain identifier, got {getattr(settings, name)!r}")
+    if len(settings.history_table) > HISTORY_TABLE_MAX:
+        raise UsageError(f"history_table must be at most {HISTORY_TABLE_MAX} characters, got "
+                         f"{len(settings.history_table)}: sqlmig also names <history_table>_checkpoints and "
+                         "<history_table>_snapshots, and PostgreSQL cuts names at 63")  # fmt: skip
     return settings
 
 

@@ -18,6 +18,7 @@ Contract of the History object (the edge between sqlmig and its bookkeeping):
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -114,7 +115,9 @@ MARK_ROLLBACK_FAILED = "UPDATE {table} SET error = %(error)s WHERE version = %(v
 
 UPDATE_CHECKSUMS = """
 UPDATE {table} SET checksum = %(checksum)s, rollback_checksum = %(rollback_checksum)s,
-    manifest_checksum = %(manifest_checksum)s
+    manifest_checksum = %(manifest_checksum)s,
+    rollback_sql = CASE WHEN rollback_checksum IS DISTINCT FROM %(rollback_checksum)s
+                        THEN %(rollback_sql)s ELSE rollback_sql END
 WHERE version = %(version)s
 """
 
@@ -542,7 +545,9 @@ class History:
     def rollback_failed(self, version: str, error: str) -> None:
         self.conn.execute(self._q(MARK_ROLLBACK_FAILED), {"version": version, "error": error})
 
-    def update_checksums(self, version: str, checksums: dict[str, str | None]) -> None:
+    def update_checksums(self, version: str, checksums: dict[str, str | None], rollback_sql: str | None) -> None:
+        """Record a reviewed migration's current checksums; when its rollback file changed, also the
+        rollback SQL kept for `sqlmig rollback`, so the two agree."""
         self.conn.execute(
             self._q(UPDATE_CHECKSUMS),
             {
@@ -550,6 +555,7 @@ class History:
                 "checksum": checksums["up"],
                 "rollback_checksum": checksums["rollback"],
                 "manifest_checksum": checksums["manifest"],
+                "rollback_sql": rollback_sql,
             },
         )
 
@@ -649,7 +655,8 @@ class History:
 
         self._prepared += 1
         text, self._record_params = _as_prepared(RECORD_RUN)
-        return Prepare(f"sqlmig_record_run_{self._prepared}".encode(), self._q(text).as_bytes(self.conn))
+        name = f"sqlmig_record_run_{os.getpid()}_{self._prepared}"  # unlike a name a migration would PREPARE
+        return Prepare(name.encode(), self._q(text).as_bytes(self.conn))
 
     def streamed_finish(self, record: Any, row: dict, *, reset_session: bool) -> list[Any]:
         """RESET_SESSION's statements when the migration changed session state, the history row bound to

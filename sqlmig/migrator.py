@@ -118,6 +118,8 @@ class Migrator:
             for step in plan.steps:
                 assert step.migration is not None
                 check_resume(step, check_statements(step.migration))
+                if step.migration.rollback is not None:
+                    step.migration.rollback.text  # noqa: B018 -- kept in history: UTF-8 without NUL, or refused now
                 from sqlmig.batch import validate
 
                 validate(step.migration)  # batched: every statement can be bounded to a key range
@@ -302,8 +304,11 @@ class Migrator:
                     changes.append(f"{d.version}_{d.name}: not repaired: restore {gone} "
                                    "(repair records the checksums of files that exist)")  # fmt: skip
                 elif d.what == "changed":
-                    self.history.update_checksums(d.version, by_version[d.version].checksums)
-                    changes.append(f"{d.version}_{d.name}: recorded new checksums for {', '.join(d.files)}")
+                    m = by_version[d.version]
+                    self.history.update_checksums(d.version, m.checksums, m.rollback.text if m.rollback else None)
+                    kept = "; the rollback SQL kept for `sqlmig rollback` is now the file's" if any(
+                        f.startswith("rollback/") for f in d.files) else ""  # fmt: skip
+                    changes.append(f"{d.version}_{d.name}: recorded new checksums for {', '.join(d.files)}{kept}")
                 else:
                     self.history.delete(d.version)
                     changes.append(f"{d.version}_{d.name}: files are gone; removed its history row")

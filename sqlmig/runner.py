@@ -352,8 +352,10 @@ class Runner:
 
         if self.conn.closed or self.conn.broken:
             return
-        try:
-            self.history.record_run(self._history_row(step, statements, done), "failed", ms, error)
+        lock_timeout = self._timeouts(step)[0]
+        try:  # under the migration's lock_timeout: a session holding the history table must not hang sqlmig
+            with self.history.transaction(lock_timeout, "0"):
+                self.history.record_run(self._history_row(step, statements, done), "failed", ms, error, commit=True)
         except psycopg.Error:
             self.history.abort()
 

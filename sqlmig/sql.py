@@ -376,6 +376,10 @@ class SqlFile:
             raise ProjectError(
                 "file is not valid UTF-8", where=f"{self.display}:{line}", hint="save it as UTF-8"
             ) from exc
+        if "\x00" in text:  # libpq would send the text only up to it, and PostgreSQL stores no NUL in text
+            line = text.count("\n", 0, text.index("\x00")) + 1
+            raise ProjectError("file holds a NUL character (byte 0), which PostgreSQL can neither receive nor "
+                               "store in text", where=f"{self.display}:{line}", hint="remove it")  # fmt: skip
         return text.removeprefix("\ufeff")
 
     @cached_property

@@ -78,8 +78,6 @@ class Feed:
         runner = self.runner
         each = runner.settings.sync_commit == "each"
         record = runner.history.streamed_record()
-        self.kinds.append((self.steps[0], None, "prepare"))
-        yield record
         for n, step in enumerate(self.steps, 1):
             m = step.migration
             assert m is not None
@@ -91,6 +89,9 @@ class Feed:
             finish = runner.history.streamed_finish(record, row, reset_session=reset)
             self.kinds += [(step, None, "begin")] * len(begin)
             yield from begin
+            if n == 1:  # inside the first transaction: parsing it locks the history table, under lock_timeout
+                self.kinds.append((step, None, "prepare"))
+                yield record
             encoding = runner.conn.info.encoding
             for stmt in statements:
                 self.kinds.append((step, stmt, "statement"))
@@ -106,7 +107,7 @@ class Feed:
     def started(self, index: int) -> None:
         step, stmt, _ = self.kinds[index]
         emit = self.runner.emit
-        if index == 0 or self.kinds[index - 1][2] == "commit":  # the step's BEGIN (or the stream's Prepare)
+        if index == 0 or self.kinds[index - 1][2] == "commit":  # the step's BEGIN
             self.t0 = time.perf_counter()
             m = step.migration
             assert m is not None
@@ -121,8 +122,9 @@ class Feed:
         step, stmt, role = self.kinds[index]
         if stmt is not None:
             self.runner.emit(StatementDone(step.version, stmt.index, int((time.perf_counter() - self.stmt_t0) * 1000)))
-        elif role == "record":  # RETURNING the duration the server measured
-            self.ms = int(result.get_value(0, 0))
+        elif role == "record":  # RETURNING the duration the server measured (none: a trigger's doing)
+            value = result.get_value(0, 0) if result.ntuples else None
+            self.ms = int(value) if value is not None else int((time.perf_counter() - self.t0) * 1000)
         elif role == "commit":
             m = step.migration
             assert m is not None

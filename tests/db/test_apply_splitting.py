@@ -305,3 +305,16 @@ def test_a_file_that_does_not_split_is_reported_with_the_others_cached(project, 
         from sqlmig.content_cache import cache_path
 
         assert len(json.loads(cache_path("statements", project.root).read_text())["entries"]) == MANY - 1
+
+
+@pytest.mark.parametrize("where", ["migrations", "rollback"])
+def test_a_nul_character_in_a_file_is_refused_before_anything_runs(project, database_url, db, cli, where):
+    # libpq sends text only up to a NUL, and PostgreSQL stores none: the rest of the file would be lost.
+    project.add("00001_first", "CREATE TABLE first (a int);")
+    project.add("00002_nul", "CREATE TABLE b1 (a int);\n", down="DROP TABLE b1; -- removed\nDROP TABLE b2;\n")
+    path = project.root / where / "00002_nul.sql"
+    path.write_bytes(path.read_bytes().replace(b"\n", b" -- \x00\n", 1))
+    res = cli("apply", "--database-url", database_url, "--project", str(project.root))
+    assert res.returncode == 2, res.stderr
+    assert f"{where}/00002_nul.sql:1: file holds a NUL character" in res.stderr and "Traceback" not in res.stderr
+    assert db.execute("SELECT to_regclass('first'), to_regclass('sqlmig_history')").fetchone() == (None, None)

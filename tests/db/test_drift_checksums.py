@@ -47,11 +47,14 @@ def test_edited_files_stop_apply_rollback_and_plan(applied, database_url, db, cl
     assert res.returncode == 0, res.stderr
     assert res.stdout.splitlines() == [
         "00001_a: recorded new checksums for migrations/00001_a.sql",
-        "00002_b: recorded new checksums for rollback/00002_b.sql",
+        "00002_b: recorded new checksums for rollback/00002_b.sql; the rollback SQL kept for `sqlmig rollback` "
+        "is now the file's",
         "00003_c: recorded new checksums for manifests/00003_c.yaml",
         "repair: 3 changes",
     ]
     assert _run(cli, applied, database_url, "repair").stdout.strip() == "repair: nothing to repair"
+    kept = dict(db.execute("SELECT version, rollback_sql FROM sqlmig_history").fetchall())
+    assert kept["00002"] == "DROP TABLE IF EXISTS b;" and kept["00001"] == "DROP TABLE a;"  # the rollback now run
     res = _run(cli, applied, database_url, "apply")
     assert res.returncode == 0, res.stderr
     assert db.execute("SELECT to_regclass('d')").fetchone()[0] is not None

@@ -130,3 +130,39 @@ def test_a_bare_positional_parameter_gets_the_servers_own_error(project, databas
     res = cli("apply", "--database-url", database_url, "--project", str(project.root))
     assert res.returncode == 1
     assert "42P02: there is no parameter $1" in res.stderr and "migrations/00001_p.sql:2" in res.stderr
+
+
+def test_a_stream_waits_for_its_history_table_only_as_long_as_lock_timeout(project, database_url, db, cli):
+    # The history row's prepared statement is parsed inside the first migration's transaction, under its
+    # lock_timeout: a session holding the history table must not make apply wait without end.
+    project.add("00001_first", "CREATE TABLE first (a int);")
+    assert cli("apply", "--database-url", database_url, "--project", str(project.root)).returncode == 0
+    (project.root / "sqlmig.toml").write_text("retry_backoff = 0.05\n")
+    project.add("00002_second", "CREATE TABLE second (a int);", manifest={"lock_timeout": "100ms", "retries": 1})
+    with psycopg.connect(database_url) as holder:
+        holder.execute("LOCK TABLE sqlmig_history IN SHARE MODE")  # e.g. someone's long report on it
+        proc = subprocess.Popen([sys.executable, "-m", "sqlmig", "apply", "--database-url", database_url,
+                                 "--project", str(project.root)], cwd=REPO, env=_env(), text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+        try:
+            _out, err = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _out, err = proc.communicate()
+            pytest.fail("apply still waiting 20 s behind the history table's holder with a 100 ms lock_timeout")
+        finally:
+            holder.rollback()
+    assert proc.returncode == 1, err
+    assert "55P03" in err and "gave up after 1 retry" in err and "Traceback" not in err
+    assert db.execute("SELECT to_regclass('second')").fetchone()[0] is None
+
+
+def test_a_history_trigger_that_swallows_the_row_is_no_traceback(project, database_url, db, cli):
+    project.add("00001_first", "CREATE TABLE first (a int);")
+    assert cli("apply", "--database-url", database_url, "--project", str(project.root)).returncode == 0
+    db.execute("CREATE FUNCTION swallow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$")
+    db.execute("CREATE TRIGGER swallow BEFORE INSERT ON sqlmig_history FOR EACH ROW EXECUTE FUNCTION swallow()")
+    project.add("00002_second", "CREATE TABLE second (a int);")
+    res = cli("apply", "--database-url", database_url, "--project", str(project.root))
+    assert res.returncode == 0, res.stderr
+    assert "Traceback" not in res.stderr and "applied 00002_second in" in res.stderr
