@@ -27,6 +27,7 @@ from sqlmig.events import (
     MigrationDone,
     MigrationFailedEvent,
     MigrationStarted,
+    Note,
     Retrying,
     Sink,
     StatementDone,
@@ -40,6 +41,10 @@ from sqlmig.stream import stream
 from sqlmig.streamed import Feed, streamable
 
 LOCK_NOT_AVAILABLE = "55P03"
+# A stream's history row is a prepared statement. A migration that drops it (DEALLOCATE ALL in dynamic SQL),
+# takes its name, or changes the history table's row type under it makes the row fail with one of these:
+# that migration then runs again one query at a time, where the row is sent as text.
+_PREPARED_ROW_LOST = {"26000", "42P05", "0A000"}
 
 
 @dataclass(frozen=True)
@@ -169,6 +174,12 @@ class Runner:
                 if getattr(exc, "sqlstate", None) == LOCK_NOT_AVAILABLE and tried < retries:
                     attempts[step.version] = tried + 1
                     self._backoff(step, tried + 1, retries, exc, stmt)
+                    continue
+                if stage == "history" and getattr(exc, "sqlstate", None) in _PREPARED_ROW_LOST:
+                    self.emit(Note("info", f"{step.version}_{step.name} changed the statement sqlmig prepared for "
+                                   f"its history rows ({server_error(exc).message}): it was rolled back and runs "
+                                   "again, one query at a time"))  # fmt: skip
+                    done.append(self.apply_step(step))
                     continue
                 ms = int((time.perf_counter() - feed.t0) * 1000)
                 statements = check_statements(m)

@@ -166,3 +166,23 @@ def test_a_history_trigger_that_swallows_the_row_is_no_traceback(project, databa
     res = cli("apply", "--database-url", database_url, "--project", str(project.root))
     assert res.returncode == 0, res.stderr
     assert "Traceback" not in res.stderr and "applied 00002_second in" in res.stderr
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "CREATE TABLE second (a int);\nDO $$ BEGIN EXECUTE 'DEALLOCATE ALL'; END $$;",  # drops it, unseen
+        "CREATE TABLE second (a int);\nALTER TABLE sqlmig_history ALTER COLUMN duration_ms TYPE numeric;",
+    ],
+)
+def test_a_migration_that_pulls_the_prepared_history_row_away_runs_one_query_at_a_time(project, database_url, db,
+                                                                                        cli, sql):  # fmt: skip
+    project.add("00001_first", "CREATE TABLE first (a int);")
+    project.add("00002_second", sql)
+    project.add("00003_third", "CREATE TABLE third (a int);")
+    res = cli("apply", "--database-url", database_url, "--project", str(project.root))
+    assert res.returncode == 0, res.stderr
+    assert "00002_second changed the statement sqlmig prepared for its history rows" in res.stderr
+    rows = dict(db.execute("SELECT version, status FROM sqlmig_history").fetchall())
+    assert rows == {"00001": "applied", "00002": "applied", "00003": "applied"}
+    assert db.execute("SELECT to_regclass('second'), to_regclass('third')").fetchone() == ("second", "third")
