@@ -55,7 +55,9 @@ class Settings:
 
 
 SYNC_COMMIT = ("run", "each")
-HISTORY_TABLE_MAX = 63 - len("_checkpoints")  # the longest name sqlmig derives from it
+# PostgreSQL cuts names at 63 characters: sqlmig's <history_table>_checkpoints and _snapshots (sqlmig.batch,
+# sqlmig.history) must keep "_c" and "_s" to stay apart from each other and from the table itself.
+HISTORY_TABLE_MAX = 61
 
 _ENV = {
     "SQLMIG_LOCK_WAIT": "lock_wait",
@@ -158,7 +160,7 @@ def load_settings(project_dir: Path | str = ".", **flags: Any) -> Settings:
     if len(settings.history_table) > HISTORY_TABLE_MAX:
         raise UsageError(f"history_table must be at most {HISTORY_TABLE_MAX} characters, got "
                          f"{len(settings.history_table)}: sqlmig also names <history_table>_checkpoints and "
-                         "<history_table>_snapshots, and PostgreSQL cuts names at 63")  # fmt: skip
+                         "<history_table>_snapshots, which PostgreSQL cuts at 63 and must tell apart")  # fmt: skip
     return settings
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -115,9 +116,7 @@ MARK_ROLLBACK_FAILED = "UPDATE {table} SET error = %(error)s WHERE version = %(v
 
 UPDATE_CHECKSUMS = """
 UPDATE {table} SET checksum = %(checksum)s, rollback_checksum = %(rollback_checksum)s,
-    manifest_checksum = %(manifest_checksum)s,
-    rollback_sql = CASE WHEN rollback_checksum IS DISTINCT FROM %(rollback_checksum)s
-                        THEN %(rollback_sql)s ELSE rollback_sql END
+    manifest_checksum = %(manifest_checksum)s, rollback_sql = coalesce(%(rollback_sql)s, rollback_sql)
 WHERE version = %(version)s
 """
 
@@ -155,6 +154,9 @@ SET_SESSION_TIMEOUTS = (
 )
 COMMIT = "COMMIT"
 ROLLBACK = "ROLLBACK"
+# A commit that waits for the WAL flush, and with it for every asynchronous commit before it: a
+# transaction commits with a WAL record (and waits) only when it took a transaction id.
+FLUSH_WAL = "BEGIN; SELECT txid_current(); COMMIT"
 # sqlmig splits files assuming standard_conforming_strings = on ('a\' is a whole string), so the
 # server must read them the same way, whatever the database or role default says.
 SESSION_DEFAULTS = "SET standard_conforming_strings = on"
@@ -163,13 +165,17 @@ SESSION_DEFAULTS = "SET standard_conforming_strings = on"
 RESET_SESSION_STATEMENTS = ("RESET ALL", "RESET SESSION AUTHORIZATION", "RESET ROLE", SESSION_DEFAULTS)
 RESET_SESSION = "; ".join(RESET_SESSION_STATEMENTS)
 # The whole history row in one statement: the outcome of a run (applied, failed) or its start
-# (running, for `transaction: none`). started_at is derived from the run's duration so one
-# statement at the end can record it. A NULL duration_ms is the time since the transaction began,
-# measured by the server (a streamed migration's row is sent before its statements ran), and
-# started_at is that beginning, now(), itself: derived from the rounded duration, it could fall
-# before the previous migration's finished_at when commits follow each other within a millisecond.
+# (running, for `transaction: none`). A row a rule or trigger drops is an error inside the
+# migration's transaction (a cast that fails, naming why: plain SQL has no RAISE), so the migration
+# is not committed without it; otherwise it would count as pending and run again. started_at is
+# derived from the run's duration so one statement at the end can record it. A NULL duration_ms is
+# the time since the transaction began, measured by the server (a streamed migration's row is sent
+# before its statements ran), and started_at is that beginning, now(), itself: derived from the
+# rounded duration, it could fall before the previous migration's finished_at when commits follow
+# each other within a millisecond.
 RECORD_RUN = """
-WITH run AS (SELECT now() AS began, clock_timestamp() AS at, {duration_ms}::int AS given)
+WITH run AS (SELECT now() AS began, clock_timestamp() AS at, {duration_ms}::int AS given),
+written AS (
 INSERT INTO {table} (version, name, phase, status, transaction_mode, checksum, rollback_checksum,
                      manifest_checksum, statements_done, done_checksum, started_at, finished_at,
                      duration_ms, sqlmig_version, error, rollback_sql, point_of_no_return)
@@ -190,18 +196,21 @@ ON CONFLICT (version) DO UPDATE SET
     sqlmig_version = EXCLUDED.sqlmig_version, error = EXCLUDED.error, rollback_sql = EXCLUDED.rollback_sql,
     point_of_no_return = EXCLUDED.point_of_no_return, rolled_back_at = NULL
 RETURNING duration_ms
+)
+SELECT CASE WHEN count(*) = 1 THEN max(duration_ms)
+            ELSE ('history row not written: a rule or trigger on the table dropped it (' || count(*) || ')')::int
+       END
+FROM written
 """
 
-# A streamed run prepares RECORD_RUN once (sqlmig.stream.Prepare) and binds each migration's row to it:
-# planning this INSERT … ON CONFLICT for every migration cost the server ~0.1 ms each. Its {placeholders}
-# become $1, $2… (each cast: the server cannot infer a parameter's type from an INSERT … SELECT list).
+# A streamed run prepares RECORD_RUN once and binds each migration's row to it: planning this
+# INSERT … ON CONFLICT for every migration cost the server ~0.1 ms each. Its {placeholders} become
+# $1, $2… (each cast: the server cannot infer a parameter's type from an INSERT … SELECT list).
 _INT_PARAMS = {"duration_ms", "statements_done"}
 
 
 def _as_prepared(template: str) -> tuple[str, tuple[str, ...]]:
     """A {placeholder} template as a statement with $n parameters ({table} kept), and the names in order."""
-    import re
-
     names: list[str] = []
 
     def param(m: re.Match) -> str:
@@ -213,6 +222,9 @@ def _as_prepared(template: str) -> tuple[str, tuple[str, ...]]:
         return f"${names.index(name) + 1}::{'int' if name in _INT_PARAMS else 'text'}"
 
     return re.sub(r"\{(\w+)\}", param, template), tuple(names)
+
+
+RECORD_RUN_PREPARED, RECORD_RUN_PARAMS = _as_prepared(RECORD_RUN)
 
 
 # ---- batched data migrations (sqlmig.batch). {checkpoints} is <history_table>_checkpoints in the history
@@ -440,7 +452,6 @@ class History:
         self.key = lock_key(schema, table)
         self.locked = False
         self._prepared = 0  # statements this connection prepared for streams (streamed_record)
-        self._record_params: tuple[str, ...] = ()
 
     def _q(self, template: str) -> Any:
         snapshots = self._sql.Identifier(self.schema, f"{self.table_name}_snapshots")
@@ -546,8 +557,8 @@ class History:
         self.conn.execute(self._q(MARK_ROLLBACK_FAILED), {"version": version, "error": error})
 
     def update_checksums(self, version: str, checksums: dict[str, str | None], rollback_sql: str | None) -> None:
-        """Record a reviewed migration's current checksums; when its rollback file changed, also the
-        rollback SQL kept for `sqlmig rollback`, so the two agree."""
+        """Record a reviewed migration's current checksums, and `rollback_sql` (when not None: its rollback
+        file changed) as the SQL kept for `sqlmig rollback`, so the two agree."""
         self.conn.execute(
             self._q(UPDATE_CHECKSUMS),
             {
@@ -649,25 +660,36 @@ class History:
         timeouts = self._literals(query, lock_timeout=lock_timeout, statement_timeout=statement_timeout)
         return [BEGIN.encode(), timeouts.as_bytes(self.conn)]
 
-    def streamed_record(self) -> Any:
-        """RECORD_RUN prepared for a stream's history rows, under a name new on this connection."""
-        from sqlmig.stream import Prepare
-
+    def streamed_record(self) -> tuple[bytes, bytes]:
+        """(name, text) to prepare RECORD_RUN under for a stream's history rows: a name new on this
+        connection (each stream prepares its own; they end with the session) and unlike any a
+        migration would PREPARE."""
         self._prepared += 1
-        text, self._record_params = _as_prepared(RECORD_RUN)
-        name = f"sqlmig_record_run_{os.getpid()}_{self._prepared}"  # unlike a name a migration would PREPARE
-        return Prepare(name.encode(), self._q(text).as_bytes(self.conn))
+        name = f"sqlmig_record_run_{os.getpid()}_{self._prepared}"
+        return name.encode(), self._q(RECORD_RUN_PREPARED).as_bytes(self.conn)
 
-    def streamed_finish(self, record: Any, row: dict, *, reset_session: bool) -> list[Any]:
-        """RESET_SESSION's statements when the migration changed session state, the history row bound to
-        `record` (streamed_record; its duration the server's since BEGIN, RETURNING it) and COMMIT."""
-        from sqlmig.stream import Prepared
-
+    def streamed_finish(self, row: dict, *, reset_session: bool) -> tuple[list[bytes], list[bytes | None], bytes]:
+        """What ends a streamed migration: RESET_SESSION's statements (one query each) when it changed
+        session state, the parameters of its `applied` row for the statement of streamed_record (its
+        duration the server's since BEGIN, RETURNING it), and COMMIT."""
         resets = [q.encode() for q in RESET_SESSION_STATEMENTS] if reset_session else []
         values = {**row, "status": "applied", "duration_ms": None, "error": None}
         encoding = self.conn.info.encoding
-        params = [None if values[n] is None else str(values[n]).encode(encoding) for n in self._record_params]
-        return [*resets, Prepared(record.name, params), COMMIT.encode()]
+        params = [None if values[n] is None else str(values[n]).encode(encoding) for n in RECORD_RUN_PARAMS]
+        return resets, params, COMMIT.encode()
+
+    def wait_for_flush(self) -> None:
+        """Wait until the WAL written so far is on disk (a waiting commit of a transaction that took an id),
+        after a stream whose commits did not wait; best effort: a connection that fails leaves it to the
+        server's WAL writer."""
+        import psycopg
+
+        if self.conn.closed or self.conn.broken:
+            return
+        try:
+            self.conn.execute(FLUSH_WAL)
+        except psycopg.Error:
+            self.abort()
 
     def set_timeouts(self, lock_timeout: str, statement_timeout: str) -> None:
         """Session-level timeouts for a `transaction: none` migration (undone by reset_session)."""

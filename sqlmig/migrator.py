@@ -118,8 +118,8 @@ class Migrator:
             for step in plan.steps:
                 assert step.migration is not None
                 check_resume(step, check_statements(step.migration))
-                if step.migration.rollback is not None:
-                    step.migration.rollback.text  # noqa: B018 -- kept in history: UTF-8 without NUL, or refused now
+                if step.migration.rollback is not None:  # history keeps its SQL: readable, or refused now
+                    step.migration.rollback.check_text()
                 from sqlmig.batch import validate
 
                 validate(step.migration)  # batched: every statement can be bounded to a key range
@@ -305,9 +305,9 @@ class Migrator:
                                    "(repair records the checksums of files that exist)")  # fmt: skip
                 elif d.what == "changed":
                     m = by_version[d.version]
-                    self.history.update_checksums(d.version, m.checksums, m.rollback.text if m.rollback else None)
-                    kept = "; the rollback SQL kept for `sqlmig rollback` is now the file's" if any(
-                        f.startswith("rollback/") for f in d.files) else ""  # fmt: skip
+                    new_rollback = m.rollback is not None and any(f.startswith("rollback/") for f in d.files)
+                    self.history.update_checksums(d.version, m.checksums, m.rollback.text if new_rollback else None)
+                    kept = "; the rollback SQL kept for `sqlmig rollback` is now the file's" if new_rollback else ""
                     changes.append(f"{d.version}_{d.name}: recorded new checksums for {', '.join(d.files)}{kept}")
                 else:
                     self.history.delete(d.version)

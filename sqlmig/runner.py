@@ -41,10 +41,15 @@ from sqlmig.stream import stream
 from sqlmig.streamed import Feed, streamable
 
 LOCK_NOT_AVAILABLE = "55P03"
-# A stream's history row is a prepared statement. A migration that drops it (DEALLOCATE ALL in dynamic SQL),
-# takes its name, or changes the history table's row type under it makes the row fail with one of these:
-# that migration then runs again one query at a time, where the row is sent as text.
-_PREPARED_ROW_LOST = {"26000", "42P05", "0A000"}
+
+
+# A stream's history row is a prepared statement. A migration that drops it (DEALLOCATE ALL in dynamic
+# SQL: 26000) or changes the history table's row type under it (0A000, "cached plan must not change
+# result type") makes the row fail: that migration then runs again one query at a time, where the row
+# is sent as text.
+def _prepared_row_lost(exc: Exception) -> bool:
+    state = getattr(exc, "sqlstate", None)
+    return state == "26000" or (state == "0A000" and "cached plan" in str(exc))
 
 
 @dataclass(frozen=True)
@@ -175,11 +180,13 @@ class Runner:
                     attempts[step.version] = tried + 1
                     self._backoff(step, tried + 1, retries, exc, stmt)
                     continue
-                if stage == "history" and getattr(exc, "sqlstate", None) in _PREPARED_ROW_LOST:
+                if feed.role(failed.index) == "record" and _prepared_row_lost(exc):
                     self.emit(Note("info", f"{step.version}_{step.name} changed the statement sqlmig prepared for "
                                    f"its history rows ({server_error(exc).message}): it was rolled back and runs "
                                    "again, one query at a time"))  # fmt: skip
-                    done.append(self.apply_step(step))
+                    lock, stmt_timeout, retries = self._timeouts(step)
+                    done.append(self._apply_transactional(step, check_statements(m), lock, stmt_timeout, retries,
+                                                          announce=False))  # fmt: skip
                     continue
                 ms = int((time.perf_counter() - feed.t0) * 1000)
                 statements = check_statements(m)
@@ -187,6 +194,8 @@ class Runner:
                 raise self._failure(step, stmt, exc, rolled_back=True, attempts=tried, stage=stage) from None
             except BaseException:
                 self.history.abort()  # Ctrl-C: the running migration was cancelled; roll it back
+                if feed.done:  # committed without waiting for the disk: wait now, rather than on the WAL writer
+                    self.history.wait_for_flush()
                 raise
             done += [StepResult(s.version, s.name, "up", ms) for s, ms in feed.done]
         return done
@@ -316,14 +325,15 @@ class Runner:
         return self._apply_autocommit(step, statements, lock, stmt_timeout, retries)
 
     def _apply_transactional(self, step: Step, statements: list[Statement], lock: str,
-                             stmt_timeout: str, retries: int) -> StepResult:  # fmt: skip
+                             stmt_timeout: str, retries: int, *, announce: bool = True) -> StepResult:  # fmt: skip
         """All of it or none of it: BEGIN (with the timeouts), the statements, verify, and the history
         row with COMMIT, in as many round trips as psql needs for BEGIN, the statements and COMMIT."""
         import psycopg
 
         m = step.migration
         assert m is not None
-        self.emit(MigrationStarted(m.version, m.name, "up", len(statements), True))
+        if announce:  # (a stream that hands a migration over has announced it)
+            self.emit(MigrationStarted(m.version, m.name, "up", len(statements), True))
         reset = any(postgres.changes_session(s) for s in statements)
         attempt = 0
         while True:

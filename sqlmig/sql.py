@@ -382,6 +382,10 @@ class SqlFile:
                                "store in text", where=f"{self.display}:{line}", hint="remove it")  # fmt: skip
         return text.removeprefix("\ufeff")
 
+    def check_text(self) -> str:
+        """The text, or the ProjectError of a file that is not UTF-8 or holds a NUL: to refuse it early."""
+        return self.text
+
     @cached_property
     def statements(self) -> list[Statement]:
         if self.cache is not None:

@@ -153,10 +153,7 @@ class _Run:
         """Ask the server to cancel the query it runs; nothing more is sent."""
         self.cancelling = True
         self.failed = self.failed or StreamFailed(self.completed, KeyboardInterrupt())
-        if hasattr(self.conn, "cancel_safe"):  # psycopg >= 3.2
-            self.conn.cancel_safe(timeout=CANCEL_S)
-        else:
-            self.conn.cancel()
+        self.conn.cancel_safe(timeout=CANCEL_S)
 
     def _wait(self, timeout: float | None = None) -> bool:
         """Until the server has something for us (False: `timeout` passed first); flushing what libpq

@@ -29,7 +29,7 @@ from sqlmig.events import MigrationDone, MigrationStarted, StatementDone, Statem
 from sqlmig.planner import Step
 from sqlmig.project import check_statements
 from sqlmig.sql import Statement
-from sqlmig.stream import Query
+from sqlmig.stream import Prepare, Prepared, Query
 
 
 def streamable(step: Step) -> bool:
@@ -77,7 +77,8 @@ class Feed:
     def queries(self) -> Iterator[Query]:
         runner = self.runner
         each = runner.settings.sync_commit == "each"
-        record = runner.history.streamed_record()
+        history = runner.history
+        record, text = history.streamed_record()
         for n, step in enumerate(self.steps, 1):
             m = step.migration
             assert m is not None
@@ -86,18 +87,23 @@ class Feed:
             reset = any(postgres.changes_session(s) for s in statements)
             row = runner._history_row(step, statements, len(statements))
             begin = runner.history.streamed_begin(lock, stmt_timeout, wait_for_flush=each or n == len(self.steps))
-            finish = runner.history.streamed_finish(record, row, reset_session=reset)
+            resets, params, commit = history.streamed_finish(row, reset_session=reset)
+            finish = [*resets, Prepared(record, params), commit]
             self.kinds += [(step, None, "begin")] * len(begin)
             yield from begin
             if n == 1:  # inside the first transaction: parsing it locks the history table, under lock_timeout
                 self.kinds.append((step, None, "prepare"))
-                yield record
+                yield Prepare(record, text)
             encoding = runner.conn.info.encoding
             for stmt in statements:
                 self.kinds.append((step, stmt, "statement"))
                 yield stmt.text.encode(encoding)
             self.kinds += [(step, None, "reset")] * (len(finish) - 2) + [(step, None, "record"), (step, None, "commit")]
             yield from finish
+
+    def role(self, index: int) -> str:
+        """What query `index` was: begin, prepare, statement, reset, record or commit."""
+        return self.kinds[index][2]
 
     def owner(self, index: int) -> tuple[Step, Statement | None, str]:
         """The failed query's step, statement, and stage as Runner._failure names it."""

@@ -157,15 +157,21 @@ def test_a_stream_waits_for_its_history_table_only_as_long_as_lock_timeout(proje
     assert db.execute("SELECT to_regclass('second')").fetchone()[0] is None
 
 
-def test_a_history_trigger_that_swallows_the_row_is_no_traceback(project, database_url, db, cli):
+@pytest.mark.parametrize("verify", [False, True])  # streamed, and one query at a time
+def test_a_history_row_that_a_trigger_swallows_fails_the_migration(project, database_url, db, cli, verify):
+    # Counted as applied without its row, the migration would show as pending and run again next time.
     project.add("00001_first", "CREATE TABLE first (a int);")
     assert cli("apply", "--database-url", database_url, "--project", str(project.root)).returncode == 0
     db.execute("CREATE FUNCTION swallow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$")
     db.execute("CREATE TRIGGER swallow BEFORE INSERT ON sqlmig_history FOR EACH ROW EXECUTE FUNCTION swallow()")
-    project.add("00002_second", "CREATE TABLE second (a int);")
+    manifest = {"verify": ["SELECT true"]} if verify else None
+    project.add("00002_second", "CREATE TABLE second (a int);", manifest=manifest)
     res = cli("apply", "--database-url", database_url, "--project", str(project.root))
-    assert res.returncode == 0, res.stderr
-    assert "Traceback" not in res.stderr and "applied 00002_second in" in res.stderr
+    assert res.returncode == 1, res.stderr
+    assert "sqlmig could not write the migration's row in sqlmig_history" in res.stderr
+    assert "history row not written: a rule or trigger on the table dropped it" in res.stderr
+    assert "Traceback" not in res.stderr
+    assert db.execute("SELECT to_regclass('second')").fetchone()[0] is None  # rolled back with it
 
 
 @pytest.mark.parametrize(
@@ -183,6 +189,7 @@ def test_a_migration_that_pulls_the_prepared_history_row_away_runs_one_query_at_
     res = cli("apply", "--database-url", database_url, "--project", str(project.root))
     assert res.returncode == 0, res.stderr
     assert "00002_second changed the statement sqlmig prepared for its history rows" in res.stderr
+    assert res.stderr.count("applying 00002_second") == 1  # announced once, though it ran twice
     rows = dict(db.execute("SELECT version, status FROM sqlmig_history").fetchall())
     assert rows == {"00001": "applied", "00002": "applied", "00003": "applied"}
     assert db.execute("SELECT to_regclass('second'), to_regclass('third')").fetchone() == ("second", "third")

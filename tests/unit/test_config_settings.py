@@ -66,7 +66,7 @@ def test_defaults_protect_production(tmp_path):
         ("lock_wait = \n", "cannot read configuration"),
         ('history_schema = "a; DROP TABLE x"\n', "history_schema must be a plain identifier"),
         ("sync_commit = true\n", "invalid value for sync_commit: True (expected a string)"),
-        (f'history_table = "{"h" * 52}"\n', "history_table must be at most 51 characters, got 52"),
+        (f'history_table = "{"h" * 62}"\n', "history_table must be at most 61 characters, got 62"),
         ('sync_commit = "sometimes"\n', "sync_commit must be one of run, each, got 'sometimes'"),
     ],
 )
