@@ -80,12 +80,11 @@ def test_each_streamed_migration_gets_its_own_lock_timeout_retries(project, data
     assert db.execute("SELECT count(*) FROM sqlmig_history WHERE status = 'applied'").fetchone()[0] == 4
 
 
-def test_a_lock_timeout_behind_an_access_exclusive_holder_gives_up(project, database_url, db):
-    db.execute("CREATE TABLE busy (id int)")
-    (project.root / "sqlmig.toml").write_text("retry_backoff = 0.05\n")
-    project.add("00001_busy", "ALTER TABLE busy ADD COLUMN y int;", manifest={"lock_timeout": "50ms", "retries": 1})
+def _apply_behind(database_url, project, lock: str, waiting: str) -> tuple[int, str]:
+    """Apply while another session holds `lock` (a LOCK TABLE statement); fail the test if apply is still
+    waiting after 20 s (`waiting` says what it should have given up on). Returns (exit code, stderr)."""
     with psycopg.connect(database_url) as holder:
-        holder.execute("LOCK TABLE busy IN ACCESS EXCLUSIVE MODE")  # e.g. another team's ALTER, a VACUUM FULL
+        holder.execute(lock)
         proc = subprocess.Popen([sys.executable, "-m", "sqlmig", "apply", "--database-url", database_url,
                                  "--project", str(project.root)], cwd=REPO, env=_env(), text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
@@ -93,11 +92,21 @@ def test_a_lock_timeout_behind_an_access_exclusive_holder_gives_up(project, data
             _out, err = proc.communicate(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
-            _out, err = proc.communicate()
-            pytest.fail("apply still waiting 20 s after a 50 ms lock_timeout with 1 retry")
+            proc.communicate()
+            pytest.fail(f"apply still waiting 20 s {waiting}")
         finally:
             holder.rollback()
-    assert proc.returncode == 1, err
+    return proc.returncode, err
+
+
+def test_a_lock_timeout_behind_an_access_exclusive_holder_gives_up(project, database_url, db):
+    db.execute("CREATE TABLE busy (id int)")
+    (project.root / "sqlmig.toml").write_text("retry_backoff = 0.05\n")
+    project.add("00001_busy", "ALTER TABLE busy ADD COLUMN y int;", manifest={"lock_timeout": "50ms", "retries": 1})
+    # e.g. another team's ALTER, a VACUUM FULL
+    code, err = _apply_behind(database_url, project, "LOCK TABLE busy IN ACCESS EXCLUSIVE MODE",
+                              "after a 50 ms lock_timeout with 1 retry")  # fmt: skip
+    assert code == 1, err
     assert "55P03" in err and "gave up after 1 retry" in err
     assert "holds ACCESS EXCLUSIVE" in err  # the blocker is named, though its lock keeps the table's size unread
 
@@ -139,20 +148,10 @@ def test_a_stream_waits_for_its_history_table_only_as_long_as_lock_timeout(proje
     assert cli("apply", "--database-url", database_url, "--project", str(project.root)).returncode == 0
     (project.root / "sqlmig.toml").write_text("retry_backoff = 0.05\n")
     project.add("00002_second", "CREATE TABLE second (a int);", manifest={"lock_timeout": "100ms", "retries": 1})
-    with psycopg.connect(database_url) as holder:
-        holder.execute("LOCK TABLE sqlmig_history IN SHARE MODE")  # e.g. someone's long report on it
-        proc = subprocess.Popen([sys.executable, "-m", "sqlmig", "apply", "--database-url", database_url,
-                                 "--project", str(project.root)], cwd=REPO, env=_env(), text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-        try:
-            _out, err = proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _out, err = proc.communicate()
-            pytest.fail("apply still waiting 20 s behind the history table's holder with a 100 ms lock_timeout")
-        finally:
-            holder.rollback()
-    assert proc.returncode == 1, err
+    # e.g. someone's long report on it
+    code, err = _apply_behind(database_url, project, "LOCK TABLE sqlmig_history IN SHARE MODE",
+                              "behind the history table's holder with a 100 ms lock_timeout")  # fmt: skip
+    assert code == 1, err
     assert "55P03" in err and "gave up after 1 retry" in err and "Traceback" not in err
     assert db.execute("SELECT to_regclass('second')").fetchone()[0] is None
 
