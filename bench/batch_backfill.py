@@ -36,13 +36,15 @@ from _common import REPO, Server, admin_url
 
 APP = "bench-load"
 RUN_SQLMIG = """
-import resource, runpy, sys
+import atexit, os, resource, runpy, sys
 sys.argv = ["sqlmig", *sys.argv[2:]]
-try:
-    runpy.run_module("sqlmig", run_name="__main__")
-finally:
-    with open(__import__("os").environ["SQLMIG_BENCH_RSS"], "w") as f:
+
+@atexit.register  # sqlmig ends its process itself, running atexit handlers but no `finally`
+def peak_rss():
+    with open(os.environ["SQLMIG_BENCH_RSS"], "w") as f:
         f.write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+
+runpy.run_module("sqlmig", run_name="__main__")
 """
 
 
