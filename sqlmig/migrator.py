@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlmig import planner as planning
+from sqlmig import prefetch
 from sqlmig.config import Settings
 from sqlmig.db import Target, connect, resolve_target, server_error
 from sqlmig.drift import SchemaWatch
@@ -65,6 +66,10 @@ class Migrator:
         self.emit = sink
         self.deferred: ProjectError | None = None  # missing files: drift if those migrations were applied
         if project is None:
+            if prefetch.children:  # a child validates the manifests; meanwhile import what connects
+                import psycopg  # noqa: F401
+
+                prefetch.ready(prefetch.MANIFESTS)
             project, self.deferred = load_project_deferred(settings)
         self.project = project
         self.target: Target | None = None
@@ -114,6 +119,7 @@ class Migrator:
         history = self.read_history()
         planning.raise_on_drift(planning.find_drift(self.project, history))
         plan = planning.plan_apply(self.project, history, to=to, phase=phase)
+        prefetch.before_split(len(plan.steps), len(self.project.migrations))
         try:
             for step in plan.steps:
                 assert step.migration is not None

@@ -8,15 +8,17 @@ there is more often a mistake (a typo'd name, a file in the wrong folder) than i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
 from sqlmig import postgres
 from sqlmig.config import Settings
-from sqlmig.errors import ProjectError
+from sqlmig.errors import ProjectError, SqlmigError
 from sqlmig.manifest import Manifest
 from sqlmig.manifest_cache import ManifestCache
 from sqlmig.sql import SqlFile, checksum, foreign_markers, has_restore_directive, read_bytes
@@ -220,6 +222,27 @@ def read_project(settings: Settings) -> tuple[Project, list[str]]:
     project = Project(settings, tuple(migrations), {v: tuple(p) for v, p in incomplete.items()}, tuple(explained),
                       statement_cache)  # fmt: skip
     return project, errors
+
+
+def warm_cache(settings: Settings, kind: str, hold: Callable[[], object] = lambda: None) -> None:
+    """Fill the project's `kind` cache ("manifests" or "statements": every forward file split) as
+    read_project and the checks would, for sqlmig.prefetch. Files that do not read, validate or
+    split are left out, for the command to report. `hold` is called just before the cache is written."""
+    root = settings.project_dir
+    if kind == "manifests":
+        manifests = ManifestCache(root)
+        for found in _scan(settings.manifests_dir, ".yaml", root, []).values():
+            with contextlib.suppress(SqlmigError, OSError):
+                manifests.get(read_bytes(found.path), found.shown)
+        hold()
+        manifests.save()
+        return
+    statements = StatementCache(root)
+    for found in _scan(settings.migrations_dir, ".sql", root, []).values():
+        with contextlib.suppress(SqlmigError, OSError):
+            SqlFile.read(found.path, found.shown, statements).statements  # noqa: B018 - split and cached
+    hold()
+    statements.save(set(statements.cache.entries))  # the command that reads the whole project prunes it
 
 
 def load_project(settings: Settings) -> Project:

@@ -1,0 +1,205 @@
+"""The children that read a project ahead (sqlmig.prefetch): which commands start them, that they fill
+the caches with exactly what the parent would derive, leave out what does not validate, and are always
+reaped; and the fast exit of the `sqlmig` process (sqlmig.cli._exit)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from sqlmig import content_cache, prefetch
+from sqlmig.project import load_project
+
+
+@pytest.fixture(autouse=True)
+def cache_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache-home"))
+    monkeypatch.delenv("SQLMIG_PREFETCH", raising=False)
+    yield tmp_path / "cache-home"
+    prefetch.stop_all()
+    prefetch.children.clear()
+
+
+def _entries(kind: str, project) -> dict:
+    path = content_cache.cache_path(kind, project.root)
+    return json.loads(path.read_text())["entries"] if path.exists() else {}
+
+
+def _sha(path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("args", "project"),
+    [
+        ([], "."),
+        (["--to", "3"], "."),
+        (["-p", "x"], "x"),
+        (["--project", "a b"], "a b"),
+        (["--project=y", "--yes"], "y"),
+        (["-pz"], "z"),
+        (["--phase", "expand", "-p", "q"], "q"),
+        (["--", "-p", "ignored"], "."),
+        (["-p"], None),
+    ],
+)
+def test_project_arg_reads_the_project_option_as_typer_does(args, project):
+    assert prefetch._project_arg(args) == project
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["status"],
+        ["lint", "x.sql"],
+        ["rollback", "--steps", "1"],
+        ["plan", "--rollback", "--steps", "1"],
+        ["apply", "--help"],
+        ["apply", "-p"],
+        [],
+    ],
+)
+def test_no_child_for_other_commands(project, argv):
+    project.add("00001_a", "CREATE TABLE a (id int);")
+    prefetch.start([*argv, "-p", str(project.root)] if argv and argv[-1] != "-p" else argv)
+    assert prefetch.children == {}
+
+
+def test_no_child_when_turned_off(project, monkeypatch):
+    project.add("00001_a", "CREATE TABLE a (id int);")
+    monkeypatch.setenv("SQLMIG_PREFETCH", "0")
+    prefetch.start(["apply", "-p", str(project.root)])
+    assert prefetch.children == {}
+
+
+def test_children_fill_both_caches_as_the_parent_would(project):
+    for i in range(1, 13):
+        project.add(f"{i:05d}_t{i}", f"-- t{i}\nCREATE TABLE t{i} (id int);\nCREATE INDEX ON t{i} (id);\n")
+    prefetch.start(["apply", "-p", str(project.root), "--yes"])
+    assert set(prefetch.children) == {prefetch.MANIFESTS, prefetch.STATEMENTS}
+    prefetch.ready(prefetch.MANIFESTS)
+    prefetch.before_split(12, 12)  # every file pending: waits for the split
+    assert all(c.done and c.over for c in prefetch.children.values())
+
+    manifests, statements = _entries("manifests", project), _entries("statements", project)
+    forward = sorted((project.root / "migrations").iterdir())
+    assert set(statements) == {_sha(p) for p in forward}
+    assert set(manifests) == {_sha(p) for p in (project.root / "manifests").iterdir()}
+
+    # the parent's own derivation, in a cache folder of its own, gives the same entries
+    os.environ["XDG_CACHE_HOME"] = str(project.root.parent / "parent-cache")
+    loaded = load_project(project.settings())
+    for m in loaded.migrations:
+        m.up.statements  # noqa: B018
+    loaded.save_caches()
+    assert _entries("manifests", project) == manifests
+    assert {k: v for k, v in _entries("statements", project).items() if k in statements} == statements
+
+
+def test_children_leave_out_what_does_not_validate(project):
+    project.add("00001_ok", "CREATE TABLE ok (id int);")
+    project.add("00002_bad_sql", "INSERT INTO t VALUES ('never closed);")
+    project.add("00003_bad_manifest", "CREATE TABLE c (id int);", manifest="description: x\nphase: sideways\n")
+    project.add("00004_meta", "\\i other.sql\n")
+    prefetch.start(["plan", "-p", str(project.root)])
+    prefetch.ready(prefetch.MANIFESTS)
+    prefetch.before_split(4, 4)
+    manifests, statements = _entries("manifests", project), _entries("statements", project)
+    mig, man = project.root / "migrations", project.root / "manifests"
+    assert _sha(man / "00003_bad_manifest.yaml") not in manifests
+    assert _sha(man / "00001_ok.yaml") in manifests
+    assert set(statements) == {_sha(mig / "00001_ok.sql"), _sha(mig / "00003_bad_manifest.sql")}
+
+
+def test_few_pending_stops_the_split_and_reaps_it(project):
+    project.add("00001_a", "CREATE TABLE a (id int);")
+    child = prefetch.fork(lambda: time.sleep(30))
+    assert child is not None
+    prefetch.children[prefetch.STATEMENTS] = child
+    prefetch.before_split(1, 10)
+    assert child.over and not child.done
+    with pytest.raises(ChildProcessError):
+        os.waitpid(child.pid, os.WNOHANG)  # reaped: no zombie left
+
+
+def test_a_child_that_dies_leaves_the_work_to_the_parent():
+    def crash() -> None:
+        raise RuntimeError("boom")
+
+    child = prefetch.fork(crash)
+    assert child is not None
+    assert child.finished() is False
+    assert child.over
+
+
+def test_a_silent_child_is_stopped_after_the_limit(monkeypatch):
+    monkeypatch.setattr(prefetch, "WAIT_LIMIT_S", 0.2)
+    child = prefetch.fork(lambda: time.sleep(30))
+    assert child is not None
+    t0 = time.monotonic()
+    assert child.finished() is False
+    assert time.monotonic() - t0 < 10
+    assert child.over
+
+
+def _run(code: str, tmp_path, **env) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                          env={**os.environ, **env})  # fmt: skip
+
+
+def test_fast_exit_runs_atexit_handlers_and_keeps_the_code(tmp_path):
+    marker = tmp_path / "ran"
+    code = f"""
+import atexit, sys
+atexit.register(lambda: open({str(marker)!r}, "w").write("ran"))
+sys.argv = ["sqlmig", "new", "x", "--project", "nowhere-at-all"]
+from sqlmig.cli import main
+main()
+"""
+    done = _run(code, tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "nowhere-at-all" in done.stderr
+    assert marker.read_text() == "ran"
+
+
+def test_fast_exit_waits_for_a_running_thread(tmp_path):
+    """A non-daemon thread still running (an embedding program's) is waited for, as Python would."""
+    marker = tmp_path / "late"
+    code = f"""
+import sys, threading, time
+def late():
+    time.sleep(0.5)
+    open({str(marker)!r}, "w").write("done")
+threading.Thread(target=late).start()
+sys.argv = ["sqlmig", "--help"]
+from sqlmig.cli import main
+main()
+"""
+    done = _run(code, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "Usage" in done.stdout
+    assert marker.read_text() == "done"
+
+
+def test_fast_exit_delivers_all_output_through_a_pipe(tmp_path):
+    """Far more than a pipe holds (64 KiB), read only as the process writes it: all of it arrives, and the
+    exit code is the command's."""
+    files = tmp_path / "sql"
+    files.mkdir()
+    for i in range(1, 201):
+        (files / f"{i:05d}_m{i}.sql").write_text(f"CREATE INDEX i{i} ON big{i} (id);\n")
+    done = subprocess.run([sys.executable, "-m", "sqlmig", "lint", str(files), "--format", "json"],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert len(done.stdout) > 100_000
+    assert done.returncode == 1, done.stderr
+    findings = json.loads(done.stdout)["findings"]
+    assert {f["path"].rsplit("/", 1)[-1] for f in findings if f["rule"] == "SM050"} == {
+        f"{i:05d}_m{i}.sql" for i in range(1, 201)
+    }
