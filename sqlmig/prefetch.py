@@ -99,6 +99,8 @@ def start(argv: list[str]) -> None:
     project = _project_arg(argv[1:])
     if project is None or not _cache_usable(project):
         return
+    import sqlmig.project  # noqa: F401 - all three need it: imported once, before the fork, not three times
+
     for kind in (MANIFESTS, STATEMENTS):
         child = fork(lambda kind=kind: _warm(kind, project))
         if child is None:
