@@ -69,12 +69,15 @@ class ContentCache:
         self.entries[key] = entry
         self.dirty = True
 
-    def save(self, keep: set[str] | frozenset[str] = frozenset()) -> None:
+    def save(self, keep: set[str] | frozenset[str] = frozenset()) -> bool:
         """Write the cache atomically, keeping the entries used since loading and those whose key is in
-        `keep` (files of the project this command did not need); skipped when it cannot."""
+        `keep` (files of the project this command did not need); skipped when it cannot. Whether the
+        file now holds the entries (written, or nothing to change)."""
         kept = self.used | (keep & self.entries.keys())
-        if self.path is None or (not self.dirty and kept == self.entries.keys()):
-            return
+        if self.path is None:
+            return False
+        if not self.dirty and kept == self.entries.keys():
+            return True
         entries = {k: v for k, v in self.entries.items() if k in kept}
         import tempfile
 
@@ -89,8 +92,9 @@ class ContentCache:
             os.replace(tmp, self.path)
             tmp = None
             self.dirty = False
+            return True
         except OSError:
-            pass
+            return False
         finally:
             if tmp is not None:
                 with contextlib.suppress(OSError):

@@ -61,5 +61,5 @@ class ManifestCache:
         self.cache.put(key, {"data": manifest.raw, "keys": keys, "values": values})
         return manifest
 
-    def save(self) -> None:
-        self.cache.save()
+    def save(self) -> bool:
+        return self.cache.save()

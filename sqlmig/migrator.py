@@ -11,10 +11,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlmig import planner as planning
-from sqlmig import prefetch
 from sqlmig.config import Settings
 from sqlmig.db import Target, connect, resolve_target, server_error
 from sqlmig.drift import SchemaWatch
@@ -58,18 +57,28 @@ class StatusRow:
 Confirm = Callable[[list[str]], bool]
 
 
+class ReadAhead(Protocol):
+    """Another process filling the project's caches meanwhile (sqlmig.cli.prefetch)."""
+
+    def manifests(self) -> None:
+        """Return once the manifests are cached, or will not be."""
+
+    def before_split(self, pending: int, total: int) -> None:
+        """Return once the split of the forward files is cached, or will not be."""
+
+
 class Migrator:
     """Owns one command against one database. Use as a context manager."""
 
-    def __init__(self, settings: Settings, sink: Sink = discard, project: Project | None = None) -> None:
+    def __init__(self, settings: Settings, sink: Sink = discard, project: Project | None = None, *,
+                 ahead: ReadAhead | None = None) -> None:  # fmt: skip
         self.settings = settings
         self.emit = sink
+        self.ahead = ahead
         self.deferred: ProjectError | None = None  # missing files: drift if those migrations were applied
         if project is None:
-            if prefetch.children:  # a child validates the manifests; meanwhile import what connects
-                import psycopg  # noqa: F401
-
-                prefetch.ready(prefetch.MANIFESTS)
+            if ahead is not None:
+                ahead.manifests()
             project, self.deferred = load_project_deferred(settings)
         self.project = project
         self.target: Target | None = None
@@ -119,7 +128,8 @@ class Migrator:
         history = self.read_history()
         planning.raise_on_drift(planning.find_drift(self.project, history))
         plan = planning.plan_apply(self.project, history, to=to, phase=phase)
-        prefetch.before_split(len(plan.steps), len(self.project.migrations))
+        if self.ahead is not None:
+            self.ahead.before_split(len(plan.steps), len(self.project.migrations))
         try:
             for step in plan.steps:
                 assert step.migration is not None

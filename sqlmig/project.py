@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -224,25 +223,22 @@ def read_project(settings: Settings) -> tuple[Project, list[str]]:
     return project, errors
 
 
-def warm_cache(settings: Settings, kind: str, hold: Callable[[], object] = lambda: None) -> None:
-    """Fill the project's `kind` cache ("manifests" or "statements": every forward file split) as
-    read_project and the checks would, for sqlmig.prefetch. Files that do not read, validate or
-    split are left out, for the command to report. `hold` is called just before the cache is written."""
+def warm_cache(settings: Settings, kind: str) -> bool:
+    """Fill the project's `kind` cache ("manifests"; "statements": every forward file split) as
+    read_project and the checks would, for sqlmig.cli.prefetch; whether it was saved. Files that do
+    not read, validate or split are left out, for the command to report."""
     root = settings.project_dir
     if kind == "manifests":
         manifests = ManifestCache(root)
         for found in _scan(settings.manifests_dir, ".yaml", root, []).values():
             with contextlib.suppress(SqlmigError, OSError):
                 manifests.get(read_bytes(found.path), found.shown)
-        hold()
-        manifests.save()
-        return
+        return manifests.save()
     statements = StatementCache(root)
     for found in _scan(settings.migrations_dir, ".sql", root, []).values():
         with contextlib.suppress(SqlmigError, OSError):
             SqlFile.read(found.path, found.shown, statements).statements  # noqa: B018 - split and cached
-    hold()
-    statements.save(set(statements.cache.entries))  # the command that reads the whole project prunes it
+    return statements.save(set(statements.cache.entries))  # the command that reads the whole project prunes it
 
 
 def load_project(settings: Settings) -> Project:

@@ -75,10 +75,9 @@ class StatementCache:
         self.cache.put(key, [[s.offset, len(s.text), s.keywords, ddl.words(s)] for s in statements])
         return statements
 
-    def save(self, keep: set[str]) -> None:
+    def save(self, keep: set[str]) -> bool:
         """Write the cache, keeping the entries of `keep` (the checksums of the project's files) too."""
-        if self._cache is not None:
-            self._cache.save(keep)
+        return self._cache.save(keep) if self._cache is not None else True
 
 
 def _from_entry(entry: Any, sql_file: SqlFile) -> list[Statement] | None:

@@ -12,7 +12,7 @@ def main() -> None:
 
         print(f"sqlmig {__version__}")
         return
-    from sqlmig import prefetch
+    from sqlmig.cli import prefetch
 
     prefetch.start(sys.argv[1:])  # before Typer: the child reads the project while the parent imports
     from sqlmig.cli.app import app

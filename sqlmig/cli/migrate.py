@@ -31,10 +31,10 @@ Phase = Annotated[
 
 
 def _migrator(settings, fmt: str):
+    from sqlmig.cli import prefetch
     from sqlmig.migrator import Migrator
 
-    m = Migrator(settings, sink_for(fmt))
-    return m
+    return Migrator(settings, sink_for(fmt), ahead=prefetch.started)
 
 
 def check_options(**options) -> None:

@@ -1,15 +1,25 @@
-"""`sqlmig apply` on a fresh checkout, with the children that read the project ahead (sqlmig.prefetch)
-and without them (SQLMIG_PREFETCH=0): the same migrations applied, the same history, the same errors for
-bad files with nothing run, and no process left behind."""
+"""`sqlmig apply` on a fresh checkout, with the child that reads the project ahead (sqlmig.cli.prefetch)
+and without it (SQLMIG_PREFETCH=0): the same migrations applied, the same history, the same errors for
+bad files with nothing run, and no process left behind. (The child starts only with two CPUs or more.)"""
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 
 import pytest
 
+from sqlmig.cli import prefetch
 from tests.conftest import ProjectBuilder
+
+pytestmark = pytest.mark.skipif(prefetch._cpus() < 2, reason="no child on a single CPU: nothing to compare")
+
+
+def _stderr(done, url) -> str:
+    """stderr with the database's name (it differs between the two runs) masked."""
+    name = re.search(r"dbname=(\S+)", url)[1]
+    return done.stderr.replace(name, "DB")
 
 
 @pytest.fixture
@@ -32,7 +42,8 @@ def _history(url):
 
 
 def _leftovers(marker: str) -> list[str]:
-    ps = subprocess.run(["ps", "-eo", "pid,stat,args"], capture_output=True, text=True).stdout
+    """sqlmig processes of this project still running after the command (a child outliving its parent)."""
+    ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
     return [line for line in ps.splitlines() if marker in line]
 
 
@@ -64,7 +75,7 @@ def test_bad_files_are_reported_the_same_and_nothing_runs(project, pg_server, cl
     for extra in ({}, {"SQLMIG_PREFETCH": "0"}):
         url = pg_server.url_for(pg_server.create_database("pf"))
         done = _apply(cli, project, url, {**fresh_cache(), **extra})
-        outputs.append((done.returncode, done.stderr.split("\n", 1)[1]))  # after the "using …" line
+        outputs.append((done.returncode, _stderr(done, url)))
         import psycopg
 
         with psycopg.connect(url) as conn:
@@ -81,14 +92,14 @@ def test_an_invalid_manifest_is_reported_the_same(project, pg_server, cli, fresh
     for extra in ({}, {"SQLMIG_PREFETCH": "0"}):
         url = pg_server.url_for(pg_server.create_database("pf"))
         done = _apply(cli, project, url, {**fresh_cache(), **extra})
-        outputs.append((done.returncode, done.stderr.split("\n", 1)[1]))  # after the "using …" line
+        outputs.append((done.returncode, _stderr(done, url)))
     assert outputs[0] == outputs[1]
     assert outputs[0][0] == 2 and "manifests/00004_odd.yaml" in outputs[0][1] and "sideways" in outputs[0][1]
 
 
 def test_few_pending_on_a_fresh_checkout(project: ProjectBuilder, database_url, cli, fresh_cache):
-    """Most migrations applied before, a new checkout with one more: the split child is stopped, the parent
-    splits its one file, and later commands find every file in the caches all the same."""
+    """Most migrations applied before, a new checkout with one more: the child's split is not waited for,
+    the parent splits its one file, and later commands find every file in the caches all the same."""
     _tables(project, 30)
     assert _apply(cli, project, database_url, fresh_cache()).returncode == 0
     project.add("00031_more", "CREATE TABLE more (id int);\n")

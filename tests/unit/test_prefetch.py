@@ -1,6 +1,6 @@
-"""The children that read a project ahead (sqlmig.prefetch): which commands start them, that they fill
-the caches with exactly what the parent would derive, leave out what does not validate, and are always
-reaped; and the fast exit of the `sqlmig` process (sqlmig.cli._exit)."""
+"""The child that reads a project ahead (sqlmig.cli.prefetch): which commands start it, that it fills the
+caches with exactly what the parent would derive, leaves out what does not validate, and is always reaped;
+and the fast exit of the `sqlmig` process (sqlmig.cli._exit)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from sqlmig import content_cache, prefetch
+from sqlmig import content_cache
+from sqlmig.cli import prefetch
 from sqlmig.project import load_project
 
 
@@ -20,9 +21,11 @@ from sqlmig.project import load_project
 def cache_home(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache-home"))
     monkeypatch.delenv("SQLMIG_PREFETCH", raising=False)
+    monkeypatch.setattr(prefetch, "_cpus", lambda: 2)  # as on a machine of two CPUs or more
     yield tmp_path / "cache-home"
-    prefetch.stop_all()
-    prefetch.children.clear()
+    if prefetch.started is not None:
+        prefetch.started.stop()
+    prefetch.started = None
 
 
 def _entries(kind: str, project) -> dict:
@@ -46,12 +49,29 @@ def _sha(path) -> str:
         (["--project=y", "--yes"], "y"),
         (["-pz"], "z"),
         (["--phase", "expand", "-p", "q"], "q"),
+        (["-p", "-px"], "-px"),
+        (["-d", "-p", "-p", "r"], "r"),
         (["--", "-p", "ignored"], "."),
+        (["-yp", "x"], None),
         (["-p"], None),
     ],
 )
 def test_project_arg_reads_the_project_option_as_typer_does(args, project):
-    assert prefetch._project_arg(args) == project
+    assert prefetch.project_arg(args) == project
+
+
+@pytest.mark.parametrize("command", ["apply", "plan"])
+def test_project_arg_agrees_with_typer(command):
+    """Where the parser gives an answer, it is the folder sqlmig's own command line hands the command."""
+    import typer
+
+    from sqlmig.cli.app import app
+
+    cmd = typer.main.get_command(app).commands[command]
+    for args in (["-p", "a"], ["-d", "-p", "-p", "b"], ["--to", "-pq", "-pc"], ["-f", "json", "--project=d"],
+                 ["-pe", "--to", "3"], ["--phase", "-p"], [], ["-d", "x", "--", "-p", "y"]):  # fmt: skip
+        ctx = cmd.make_context(command, list(args), resilient_parsing=True)
+        assert prefetch.project_arg(args) == str(ctx.params["project"]), args
 
 
 @pytest.mark.parametrize(
@@ -62,39 +82,59 @@ def test_project_arg_reads_the_project_option_as_typer_does(args, project):
         ["rollback", "--steps", "1"],
         ["plan", "--rollback", "--steps", "1"],
         ["apply", "--help"],
-        ["apply", "-p"],
         [],
     ],
 )
 def test_no_child_for_other_commands(project, argv):
     project.add("00001_a", "CREATE TABLE a (id int);")
-    prefetch.start([*argv, "-p", str(project.root)] if argv and argv[-1] != "-p" else argv)
-    assert prefetch.children == {}
+    prefetch.start([*argv, "-p", str(project.root)] if argv else argv)
+    assert prefetch.started is None
 
 
-def test_no_child_when_turned_off(project, monkeypatch):
+def test_no_child_when_turned_off_on_one_cpu_or_with_the_caches_there(project, monkeypatch):
     project.add("00001_a", "CREATE TABLE a (id int);")
+    argv = ["apply", "-p", str(project.root)]
     monkeypatch.setenv("SQLMIG_PREFETCH", "0")
+    prefetch.start(argv)
+    assert prefetch.started is None
+    monkeypatch.delenv("SQLMIG_PREFETCH")
+    monkeypatch.setattr(prefetch, "_cpus", lambda: 1)
+    prefetch.start(argv)
+    assert prefetch.started is None
+    monkeypatch.setattr(prefetch, "_cpus", lambda: 2)
+    loaded = load_project(project.settings())  # a command ran before: both caches exist
+    loaded.migrations[0].up.statements  # noqa: B018
+    loaded.save_caches()
+    prefetch.start(argv)
+    assert prefetch.started is None
+
+
+def test_no_child_when_the_cache_folder_cannot_be_written(project, monkeypatch, tmp_path):
+    project.add("00001_a", "CREATE TABLE a (id int);")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(locked / "cache"))
+    monkeypatch.setattr(os, "access", lambda path, mode: os.path.realpath(path) != str(locked.resolve()))
     prefetch.start(["apply", "-p", str(project.root)])
-    assert prefetch.children == {}
+    assert prefetch.started is None
 
 
-def test_children_fill_both_caches_as_the_parent_would(project):
+def test_the_child_fills_both_caches_as_the_parent_would(project, monkeypatch):
     for i in range(1, 13):
         project.add(f"{i:05d}_t{i}", f"-- t{i}\nCREATE TABLE t{i} (id int);\nCREATE INDEX ON t{i} (id);\n")
     prefetch.start(["apply", "-p", str(project.root), "--yes"])
-    assert set(prefetch.children) == {prefetch.MANIFESTS, prefetch.STATEMENTS}
-    prefetch.ready(prefetch.MANIFESTS)
-    prefetch.before_split(12, 12)  # every file pending: waits for the split
-    assert all(c.done and c.over for c in prefetch.children.values())
+    child = prefetch.started
+    assert child is not None
+    child.manifests()
+    child.before_split(12, 12)  # every file pending: waits for the split
+    assert child.said == prefetch.MANIFESTS + prefetch.STATEMENTS and child.over
 
     manifests, statements = _entries("manifests", project), _entries("statements", project)
-    forward = sorted((project.root / "migrations").iterdir())
-    assert set(statements) == {_sha(p) for p in forward}
+    assert set(statements) == {_sha(p) for p in (project.root / "migrations").iterdir()}
     assert set(manifests) == {_sha(p) for p in (project.root / "manifests").iterdir()}
 
     # the parent's own derivation, in a cache folder of its own, gives the same entries
-    os.environ["XDG_CACHE_HOME"] = str(project.root.parent / "parent-cache")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(project.root.parent / "parent-cache"))
     loaded = load_project(project.settings())
     for m in loaded.migrations:
         m.up.statements  # noqa: B018
@@ -103,14 +143,15 @@ def test_children_fill_both_caches_as_the_parent_would(project):
     assert {k: v for k, v in _entries("statements", project).items() if k in statements} == statements
 
 
-def test_children_leave_out_what_does_not_validate(project):
+def test_the_child_leaves_out_what_does_not_validate(project):
     project.add("00001_ok", "CREATE TABLE ok (id int);")
     project.add("00002_bad_sql", "INSERT INTO t VALUES ('never closed);")
     project.add("00003_bad_manifest", "CREATE TABLE c (id int);", manifest="description: x\nphase: sideways\n")
     project.add("00004_meta", "\\i other.sql\n")
     prefetch.start(["plan", "-p", str(project.root)])
-    prefetch.ready(prefetch.MANIFESTS)
-    prefetch.before_split(4, 4)
+    assert prefetch.started is not None
+    prefetch.started.manifests()
+    prefetch.started.before_split(4, 4)
     manifests, statements = _entries("manifests", project), _entries("statements", project)
     mig, man = project.root / "migrations", project.root / "manifests"
     assert _sha(man / "00003_bad_manifest.yaml") not in manifests
@@ -118,35 +159,69 @@ def test_children_leave_out_what_does_not_validate(project):
     assert set(statements) == {_sha(mig / "00001_ok.sql"), _sha(mig / "00003_bad_manifest.sql")}
 
 
-def test_few_pending_stops_the_split_and_reaps_it(project):
-    project.add("00001_a", "CREATE TABLE a (id int);")
-    child = prefetch.fork(lambda: time.sleep(30))
+def _slow(say) -> None:
+    say(prefetch.MANIFESTS)
+    time.sleep(30)
+
+
+def test_few_pending_stops_the_split_and_reaps_it():
+    child = prefetch.fork(_slow)
     assert child is not None
-    prefetch.children[prefetch.STATEMENTS] = child
-    prefetch.before_split(1, 10)
-    assert child.over and not child.done
+    child.manifests()
+    assert child.said == prefetch.MANIFESTS
+    child.before_split(1, 10)
+    assert child.over
     with pytest.raises(ChildProcessError):
         os.waitpid(child.pid, os.WNOHANG)  # reaped: no zombie left
 
 
+def test_most_pending_waits_for_the_split():
+    def split_later(say) -> None:
+        say(prefetch.MANIFESTS)
+        time.sleep(0.3)
+        say(prefetch.STATEMENTS)
+
+    child = prefetch.fork(split_later)
+    assert child is not None
+    child.before_split(6, 10)
+    assert child.said == prefetch.MANIFESTS + prefetch.STATEMENTS and child.over
+
+
 def test_a_child_that_dies_leaves_the_work_to_the_parent():
-    def crash() -> None:
+    def crash(say) -> None:
         raise RuntimeError("boom")
 
     child = prefetch.fork(crash)
     assert child is not None
-    assert child.finished() is False
-    assert child.over
+    child.manifests()
+    assert child.said == b"" and child.over
+    with pytest.raises(ChildProcessError):
+        os.waitpid(child.pid, os.WNOHANG)
 
 
 def test_a_silent_child_is_stopped_after_the_limit(monkeypatch):
     monkeypatch.setattr(prefetch, "WAIT_LIMIT_S", 0.2)
-    child = prefetch.fork(lambda: time.sleep(30))
+    child = prefetch.fork(lambda say: time.sleep(30))
     assert child is not None
-    t0 = time.monotonic()
-    assert child.finished() is False
-    assert time.monotonic() - t0 < 10
+    child.manifests()
+    assert child.said == b"" and child.over
+
+
+def test_a_child_that_ignores_sigterm_is_killed():
+    import signal
+
+    def stubborn(say) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        say(prefetch.MANIFESTS)
+        time.sleep(30)
+
+    child = prefetch.fork(stubborn)
+    assert child is not None
+    child.manifests()
+    child.stop()
     assert child.over
+    with pytest.raises(ChildProcessError):
+        os.waitpid(child.pid, os.WNOHANG)
 
 
 def _run(code: str, tmp_path, **env) -> subprocess.CompletedProcess:
