@@ -20,7 +20,7 @@ from typing import Any
 
 def cache_path(kind: str, project_dir: Path) -> Path:
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    project = hashlib.sha256(str(project_dir.resolve()).encode()).hexdigest()[:20]
+    project = hashlib.sha256(os.fsencode(project_dir.resolve())).hexdigest()[:20]  # any path, UTF-8 or not
     return base / "sqlmig" / f"{kind}-{project}.json"
 
 
@@ -92,6 +92,7 @@ class ContentCache:
             os.replace(tmp, self.path)
             tmp = None
             self.dirty = False
+            _remove_stale(self.path.parent, f".{self.kind}-")
             return True
         except OSError:
             return False
@@ -99,3 +100,19 @@ class ContentCache:
             if tmp is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
+
+
+STALE_S = 600.0
+
+
+def _remove_stale(folder: Path, prefix: str) -> None:
+    """Remove temporary files a killed process left (a save cut short by SIGKILL or a lost terminal),
+    once they are old enough not to be another process's save in progress."""
+    import time
+
+    limit = time.time() - STALE_S
+    with contextlib.suppress(OSError), os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.startswith(prefix) and entry.stat().st_mtime < limit:
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)

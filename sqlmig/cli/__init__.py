@@ -35,6 +35,7 @@ def _exit(done: SystemExit) -> None:
     thread still running (Python would wait for it), output that cannot be flushed (a closed
     pipe: Python reports it), or an exit with a message rather than a number.
     """
+    import contextlib
     import os
     import threading
 
@@ -44,17 +45,16 @@ def _exit(done: SystemExit) -> None:
     others = [t for t in threading.enumerate() if t is not threading.main_thread()]
     if not isinstance(code, int) or not 0 <= code <= 255 or any(not t.daemon for t in others):
         raise done
+    streams = [s for s in (sys.stdout, sys.stderr) if s is not None]  # None: the fd was closed at start
     try:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in streams:
+            stream.flush()
     except (OSError, ValueError):
         raise done from None
     import atexit
 
     atexit._run_exitfuncs()  # what CPython's own exit runs
-    try:
-        sys.stdout.flush()  # an atexit handler may have printed
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass
+    for stream in streams:
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()  # an atexit handler may have printed
     os._exit(code)

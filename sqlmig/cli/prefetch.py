@@ -26,6 +26,7 @@ from collections.abc import Callable
 
 MANIFESTS, STATEMENTS = b"m", b"s"  # what the child writes to its pipe after saving each cache
 WAIT_LIMIT_S = 60.0  # a child silent this long is stuck (a file that never ends): stop it, do its work
+CHILD_LIMIT_S = 300  # the child's own limit, for when no parent is left to stop it
 # Options of apply and plan that take a value (skipped while looking for --project).
 _VALUED = {"--to", "--phase", "--steps", "--database-url", "-d", "--lock-wait", "--format", "-f"}
 
@@ -127,8 +128,9 @@ def fork(work: Callable[[Callable[[bytes], object]], None]) -> ReadAhead | None:
         try:
             import signal
 
-            signal.signal(signal.SIGINT, _terminated)  # raised as SystemExit: a cache file being written
-            signal.signal(signal.SIGTERM, _terminated)  # is removed (sqlmig.content_cache), never left half
+            for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
+                signal.signal(signum, _terminated)  # SystemExit: a cache file being written is removed
+            signal.alarm(CHILD_LIMIT_S)  # orphaned (the parent killed) and stuck on a file: end anyway
             os.close(read)
             quiet = os.open(os.devnull, os.O_RDWR)
             for fd in (0, 1, 2):
@@ -188,7 +190,7 @@ def _missing_caches(project: str) -> tuple[str, ...]:
 
     try:
         paths = {kind: content_cache.cache_path(kind, Path(project)) for kind in ("manifests", "statements")}
-    except (RuntimeError, KeyError, OSError):  # no home folder
+    except (RuntimeError, KeyError, OSError, ValueError):  # no home folder; a path that is not text
         return ()
     folder = next(iter(paths.values())).parent
     while not folder.exists() and folder != folder.parent:

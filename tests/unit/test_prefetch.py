@@ -278,3 +278,55 @@ def test_fast_exit_delivers_all_output_through_a_pipe(tmp_path):
     assert {f["path"].rsplit("/", 1)[-1] for f in findings if f["rule"] == "SM050"} == {
         f"{i:05d}_m{i}.sql" for i in range(1, 201)
     }
+
+
+def test_an_orphan_stuck_on_a_file_ends_by_itself(monkeypatch, tmp_path):
+    """A FIFO named like a migration blocks a read forever; a child whose parent was killed still ends."""
+    fifo = tmp_path / "00001_fifo.sql"
+    os.mkfifo(fifo)
+    monkeypatch.setattr(prefetch, "CHILD_LIMIT_S", 1)
+    child = prefetch.fork(lambda say: fifo.read_bytes())
+    assert child is not None
+    child.manifests()  # returns when the child is gone: ended by its own limit, not stopped
+    assert child.said == b"" and child.over
+
+
+def test_a_save_cut_short_leaves_no_file_for_long(tmp_path, monkeypatch):
+    from sqlmig.content_cache import STALE_S, ContentCache
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "c"))
+    cache = ContentCache("statements", tmp_path, "stamp")
+    cache.put("k", [1])
+    folder = cache.path.parent
+    folder.mkdir(parents=True)
+    old, recent = folder / ".statements-old1", folder / ".statements-now1"
+    old.write_text("{")
+    recent.write_text("{")
+    os.utime(old, (time.time() - STALE_S - 5, time.time() - STALE_S - 5))
+    assert cache.save()
+    assert not old.exists() and recent.exists()  # a save in progress elsewhere is left alone
+    assert json.loads(cache.path.read_text())["entries"] == {"k": [1]}
+
+
+def test_a_project_path_that_is_not_utf8(tmp_path, project):
+    odd = tmp_path / os.fsdecode(b"odd_\xff")
+    project.root.rename(odd)
+    project.root = odd
+    project.add("00001_a", "CREATE TABLE a (id int);")
+    assert content_cache.cache_path("statements", odd).name.startswith("statements-")
+    prefetch.start(["apply", "-p", str(odd)])
+    assert prefetch.started is not None
+    prefetch.started.before_split(1, 1)
+    assert _entries("statements", project)
+    done = subprocess.run([sys.executable, "-m", "sqlmig", "apply", "-p", str(odd), "--bogus"], capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 2 and "No such option" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_fast_exit_with_stdout_closed(tmp_path):
+    clean = tmp_path / "ok.sql"
+    clean.write_text("SELECT 1;\n")
+    done = subprocess.run([sys.executable, "-m", "sqlmig", "lint", str(clean)], stdout=None, stderr=subprocess.PIPE,
+                          text=True, timeout=60, preexec_fn=lambda: os.close(1))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
