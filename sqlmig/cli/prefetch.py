@@ -37,6 +37,7 @@ class ReadAhead:
     def __init__(self, pid: int, pipe: int) -> None:
         self.pid, self.pipe = pid, pipe
         self.said = b""
+        self.asked = False  # SIGTERM sent
         self.over = False  # the child has exited, or was stopped, and is reaped
 
     def manifests(self) -> None:
@@ -51,7 +52,7 @@ class ReadAhead:
         parent's own few splits cost less than waiting for all of them)."""
         if not self._reached(STATEMENTS, 0) and pending and pending * 2 >= total:
             self._reached(STATEMENTS, WAIT_LIMIT_S)
-        self.stop()  # done (it is exiting), or not worth waiting for
+        self.stop(wait=False)  # done (it is exiting), or not worth waiting for; reaped at exit
 
     def _reached(self, stage: bytes, wait_s: float) -> bool:
         import select
@@ -68,15 +69,18 @@ class ReadAhead:
                 self.stop()
         return stage in self.said
 
-    def stop(self) -> None:
-        """End the child if it still runs (SIGTERM, SIGKILL after a second), and reap it."""
+    def stop(self, *, wait: bool = True) -> None:
+        """End the child if it still runs (SIGTERM, SIGKILL after a second) and reap it; without `wait`,
+        only ask it to end (the exit handler reaps it), so the parent goes on at once."""
         import signal
         import time
 
-        if self.over:
+        if not self.over and not self.asked:
+            self.asked = True
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGTERM)
+        if self.over or not wait:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGTERM)
         deadline = time.monotonic() + 1.0
         with contextlib.suppress(ChildProcessError):
             while os.waitpid(self.pid, os.WNOHANG) == (0, 0):

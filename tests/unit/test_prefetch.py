@@ -127,7 +127,7 @@ def test_the_child_fills_both_caches_as_the_parent_would(project, monkeypatch):
     assert child is not None
     child.manifests()
     child.before_split(12, 12)  # every file pending: waits for the split
-    assert child.said == prefetch.MANIFESTS + prefetch.STATEMENTS and child.over
+    assert child.said == prefetch.MANIFESTS + prefetch.STATEMENTS
 
     manifests, statements = _entries("manifests", project), _entries("statements", project)
     assert set(statements) == {_sha(p) for p in (project.root / "migrations").iterdir()}
@@ -169,7 +169,9 @@ def test_few_pending_stops_the_split_and_reaps_it():
     assert child is not None
     child.manifests()
     assert child.said == prefetch.MANIFESTS
-    child.before_split(1, 10)
+    child.before_split(1, 10)  # asked to end, not waited for: the parent goes on
+    assert child.asked and not child.over
+    child.stop()  # what the exit handler does
     assert child.over
     with pytest.raises(ChildProcessError):
         os.waitpid(child.pid, os.WNOHANG)  # reaped: no zombie left
@@ -184,7 +186,7 @@ def test_most_pending_waits_for_the_split():
     child = prefetch.fork(split_later)
     assert child is not None
     child.before_split(6, 10)
-    assert child.said == prefetch.MANIFESTS + prefetch.STATEMENTS and child.over
+    assert child.said == prefetch.MANIFESTS + prefetch.STATEMENTS
 
 
 def test_a_child_that_dies_leaves_the_work_to_the_parent():
