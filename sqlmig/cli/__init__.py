@@ -32,8 +32,8 @@ def _exit(done: SystemExit) -> None:
     commands' own work. The command is over, its connection closed and its files written,
     so the process flushes its output, runs the atexit handlers (logging; the embedded
     PostgreSQL's stop) and ends. Anything unusual takes Python's normal way out: a non-daemon
-    thread still running (Python would wait for it), output that cannot be flushed (a closed
-    pipe: Python reports it), or an exit with a message rather than a number.
+    thread still running (Python would wait for it), a tracer or profiler, output that cannot
+    be flushed (a closed pipe: Python reports it), or an exit with a message, not a number.
     """
     import contextlib
     import os
@@ -45,6 +45,8 @@ def _exit(done: SystemExit) -> None:
     others = [t for t in threading.enumerate() if t is not threading.main_thread()]
     if not isinstance(code, int) or not 0 <= code <= 255 or any(not t.daemon for t in others):
         raise done
+    if sys.gettrace() is not None or sys.getprofile() is not None:
+        raise done  # coverage, cProfile: they write their results at exit
     streams = [s for s in (sys.stdout, sys.stderr) if s is not None]  # None: the fd was closed at start
     try:
         for stream in streams:

@@ -332,3 +332,12 @@ def test_fast_exit_with_stdout_closed(tmp_path):
                           text=True, timeout=60, preexec_fn=lambda: os.close(1))  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_profiler_still_gets_its_results(tmp_path):
+    clean = tmp_path / "ok.sql"
+    clean.write_text("SELECT 1;\n")
+    done = subprocess.run([sys.executable, "-m", "cProfile", "-m", "sqlmig", "lint", str(clean)],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "function calls" in done.stdout  # cProfile's report, written at exit
