@@ -1,6 +1,5 @@
 """The child that reads a project ahead (sqlmig.cli.prefetch): which commands start it, that it fills the
-caches with exactly what the parent would derive, leaves out what does not validate, and is always reaped;
-and the fast exit of the `sqlmig` process (sqlmig.cli._exit)."""
+caches with exactly what the parent would derive, leaves out what does not validate, and is always reaped."""
 
 from __future__ import annotations
 
@@ -226,62 +225,6 @@ def test_a_child_that_ignores_sigterm_is_killed():
         os.waitpid(child.pid, os.WNOHANG)
 
 
-def _run(code: str, tmp_path, **env) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path,
-                          env={**os.environ, **env})  # fmt: skip
-
-
-def test_fast_exit_runs_atexit_handlers_and_keeps_the_code(tmp_path):
-    marker = tmp_path / "ran"
-    code = f"""
-import atexit, sys
-atexit.register(lambda: open({str(marker)!r}, "w").write("ran"))
-sys.argv = ["sqlmig", "new", "x", "--project", "nowhere-at-all"]
-from sqlmig.cli import main
-main()
-"""
-    done = _run(code, tmp_path)
-    assert done.returncode == 2, done.stderr
-    assert "nowhere-at-all" in done.stderr
-    assert marker.read_text() == "ran"
-
-
-def test_fast_exit_waits_for_a_running_thread(tmp_path):
-    """A non-daemon thread still running (an embedding program's) is waited for, as Python would."""
-    marker = tmp_path / "late"
-    code = f"""
-import sys, threading, time
-def late():
-    time.sleep(0.5)
-    open({str(marker)!r}, "w").write("done")
-threading.Thread(target=late).start()
-sys.argv = ["sqlmig", "--help"]
-from sqlmig.cli import main
-main()
-"""
-    done = _run(code, tmp_path)
-    assert done.returncode == 0, done.stderr
-    assert "Usage" in done.stdout
-    assert marker.read_text() == "done"
-
-
-def test_fast_exit_delivers_all_output_through_a_pipe(tmp_path):
-    """Far more than a pipe holds (64 KiB), read only as the process writes it: all of it arrives, and the
-    exit code is the command's."""
-    files = tmp_path / "sql"
-    files.mkdir()
-    for i in range(1, 201):
-        (files / f"{i:05d}_m{i}.sql").write_text(f"CREATE INDEX i{i} ON big{i} (id);\n")
-    done = subprocess.run([sys.executable, "-m", "sqlmig", "lint", str(files), "--format", "json"],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert len(done.stdout) > 100_000
-    assert done.returncode == 1, done.stderr
-    findings = json.loads(done.stdout)["findings"]
-    assert {f["path"].rsplit("/", 1)[-1] for f in findings if f["rule"] == "SM050"} == {
-        f"{i:05d}_m{i}.sql" for i in range(1, 201)
-    }
-
-
 def test_an_orphan_stuck_on_a_file_ends_by_itself(monkeypatch, tmp_path):
     """A FIFO named like a migration blocks a read forever; a child whose parent was killed still ends."""
     fifo = tmp_path / "00001_fifo.sql"
@@ -323,21 +266,3 @@ def test_a_project_path_that_is_not_utf8(tmp_path, project):
     done = subprocess.run([sys.executable, "-m", "sqlmig", "apply", "-p", str(odd), "--bogus"], capture_output=True,
                           text=True, timeout=60)  # fmt: skip
     assert done.returncode == 2 and "No such option" in done.stderr and "Traceback" not in done.stderr
-
-
-def test_fast_exit_with_stdout_closed(tmp_path):
-    clean = tmp_path / "ok.sql"
-    clean.write_text("SELECT 1;\n")
-    done = subprocess.run([sys.executable, "-m", "sqlmig", "lint", str(clean)], stdout=None, stderr=subprocess.PIPE,
-                          text=True, timeout=60, preexec_fn=lambda: os.close(1))  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert "Traceback" not in done.stderr
-
-
-def test_a_profiler_still_gets_its_results(tmp_path):
-    clean = tmp_path / "ok.sql"
-    clean.write_text("SELECT 1;\n")
-    done = subprocess.run([sys.executable, "-m", "cProfile", "-m", "sqlmig", "lint", str(clean)],
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert "function calls" in done.stdout  # cProfile's report, written at exit
