@@ -113,6 +113,6 @@ def _remove_stale(folder: Path, prefix: str) -> None:
     limit = time.time() - STALE_S
     with contextlib.suppress(OSError), os.scandir(folder) as entries:
         for entry in entries:
-            if entry.name.startswith(prefix) and entry.stat().st_mtime < limit:
-                with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError):  # another process's file, renamed or removed meanwhile
+                if entry.name.startswith(prefix) and entry.stat().st_mtime < limit:
                     os.unlink(entry.path)

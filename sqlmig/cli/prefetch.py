@@ -129,19 +129,21 @@ def fork(work: Callable[[Callable[[bytes], object]], None]) -> ReadAhead | None:
         os.close(write)
         return None
     if pid == 0:
-        try:
-            import signal
+        try:  # nested: a signal's SystemExit raised in the handler below still ends here, never in main()
+            try:
+                import signal
 
-            for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
-                signal.signal(signum, _terminated)  # SystemExit: a cache file being written is removed
-            signal.alarm(CHILD_LIMIT_S)  # orphaned (the parent killed) and stuck on a file: end anyway
-            os.close(read)
-            quiet = os.open(os.devnull, os.O_RDWR)
-            for fd in (0, 1, 2):
-                os.dup2(quiet, fd)
-            work(lambda stage: os.write(write, stage))
-        except BaseException:  # whatever it is, the parent reads the files itself
-            pass
+                for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
+                    signal.signal(signum, _terminated)  # SystemExit: a cache file being written is removed
+                signal.alarm(CHILD_LIMIT_S)  # orphaned (the parent killed) and stuck on a file: end anyway
+                os.close(read)
+                quiet = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1, 2):
+                    os.dup2(quiet, fd)
+                # once the parent is gone, writing to the pipe fails (EPIPE): the child ends at its next stage
+                work(lambda stage: os.write(write, stage))
+            except BaseException:  # whatever it is, the parent reads the files itself
+                pass
         finally:
             os._exit(0)
     os.close(write)

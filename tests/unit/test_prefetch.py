@@ -266,3 +266,25 @@ def test_a_project_path_that_is_not_utf8(tmp_path, project):
     done = subprocess.run([sys.executable, "-m", "sqlmig", "apply", "-p", str(odd), "--bogus"], capture_output=True,
                           text=True, timeout=60)  # fmt: skip
     assert done.returncode == 2 and "No such option" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_an_orphan_stops_before_its_next_stage(tmp_path):
+    """The parent killed before it could stop the child: the child's next word to it fails (a pipe with no
+    reader) and it does not go on to the next stage's work."""
+    marker, pidfile = tmp_path / "went-on", tmp_path / "pid"
+    code = f"""
+import os, time
+from sqlmig.cli import prefetch
+def work(say):
+    time.sleep(0.5)  # the parent is gone by then
+    say(prefetch.MANIFESTS)
+    open({str(marker)!r}, "w").write("split")
+child = prefetch.fork(work)
+open({str(pidfile)!r}, "w").write(str(child.pid))
+os._exit(0)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert pidfile.read_text().isdigit()
+    time.sleep(1.5)
+    assert not marker.exists()
