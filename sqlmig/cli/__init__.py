@@ -12,16 +12,22 @@ def main() -> None:
 
         print(f"sqlmig {__version__}")
         return
-    from sqlmig.cli import prefetch
-
-    prefetch.start(sys.argv[1:])  # before Typer: the child reads the project while the parent imports
-    from sqlmig.cli.app import app
-
     try:
-        app(prog_name="sqlmig")
-    except SystemExit as done:
-        _exit(done)
-    _exit(SystemExit(0))
+        from sqlmig.cli import prefetch
+
+        prefetch.start(sys.argv[1:])  # before Typer: the child reads the project while the parent imports
+        from sqlmig.cli.app import app
+
+        try:
+            app(prog_name="sqlmig")
+        except SystemExit as done:
+            _exit(done)
+        _exit(SystemExit(0))
+    except KeyboardInterrupt:  # Ctrl-C outside a command's body (which handles its own): starting, ending
+        from sqlmig.errors import EXIT_INTERRUPTED
+
+        sys.stderr.write("interrupted while sqlmig was starting or ending: no migration was in progress\n")
+        _exit(SystemExit(EXIT_INTERRUPTED))
 
 
 def _exit(done: SystemExit) -> None:

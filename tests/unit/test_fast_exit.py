@@ -81,3 +81,24 @@ def test_a_profiler_still_gets_its_results(tmp_path):
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "function calls" in done.stdout  # cProfile's report, written at exit
+
+
+def test_ctrl_c_while_starting_up_is_a_message_and_130(tmp_path):
+    """Ctrl-C before Typer is even imported (here: raised by the import itself): no traceback."""
+    code = """
+import sys
+
+class Interrupt:
+    def find_spec(self, name, path=None, target=None):
+        if name == "sqlmig.cli.app":
+            raise KeyboardInterrupt
+
+sys.meta_path.insert(0, Interrupt())
+sys.argv = ["sqlmig", "status"]
+from sqlmig.cli import main
+main()
+"""
+    done = _run(code, tmp_path)
+    assert done.returncode == 130
+    assert "interrupted while sqlmig was starting or ending: no migration was in progress" in done.stderr
+    assert "Traceback" not in done.stderr
