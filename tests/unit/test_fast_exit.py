@@ -9,21 +9,17 @@ import subprocess
 import sys
 
 
-def _run(code: str, tmp_path, **env) -> subprocess.CompletedProcess:
+def _main_after(setup: str, argv: list[str], tmp_path) -> subprocess.CompletedProcess:
+    """`sqlmig ARGV` through the console script's main(), in a Python process that first runs `setup`."""
+    code = f"{setup}\nimport sys\nsys.argv = {['sqlmig', *argv]!r}\nfrom sqlmig.cli import main\nmain()\n"
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path,
-                          env={**os.environ, **env})  # fmt: skip
+                          env=os.environ.copy())  # fmt: skip
 
 
 def test_fast_exit_runs_atexit_handlers_and_keeps_the_code(tmp_path):
     marker = tmp_path / "ran"
-    code = f"""
-import atexit, sys
-atexit.register(lambda: open({str(marker)!r}, "w").write("ran"))
-sys.argv = ["sqlmig", "new", "x", "--project", "nowhere-at-all"]
-from sqlmig.cli import main
-main()
-"""
-    done = _run(code, tmp_path)
+    setup = f'import atexit\natexit.register(lambda: open({str(marker)!r}, "w").write("ran"))'
+    done = _main_after(setup, ["new", "x", "--project", "nowhere-at-all"], tmp_path)
     assert done.returncode == 2, done.stderr
     assert "nowhere-at-all" in done.stderr
     assert marker.read_text() == "ran"
@@ -32,17 +28,14 @@ main()
 def test_fast_exit_waits_for_a_running_thread(tmp_path):
     """A non-daemon thread still running (an embedding program's) is waited for, as Python would."""
     marker = tmp_path / "late"
-    code = f"""
-import sys, threading, time
+    setup = f"""
+import threading, time
 def late():
     time.sleep(0.5)
     open({str(marker)!r}, "w").write("done")
 threading.Thread(target=late).start()
-sys.argv = ["sqlmig", "--help"]
-from sqlmig.cli import main
-main()
 """
-    done = _run(code, tmp_path)
+    done = _main_after(setup, ["--help"], tmp_path)
     assert done.returncode == 0, done.stderr
     assert "Usage" in done.stdout
     assert marker.read_text() == "done"
@@ -85,7 +78,7 @@ def test_a_profiler_still_gets_its_results(tmp_path):
 
 def test_ctrl_c_while_starting_up_is_a_message_and_130(tmp_path):
     """Ctrl-C before Typer is even imported (here: raised by the import itself): no traceback."""
-    code = """
+    setup = """
 import sys
 
 class Interrupt:
@@ -94,11 +87,8 @@ class Interrupt:
             raise KeyboardInterrupt
 
 sys.meta_path.insert(0, Interrupt())
-sys.argv = ["sqlmig", "status"]
-from sqlmig.cli import main
-main()
 """
-    done = _run(code, tmp_path)
+    done = _main_after(setup, ["status"], tmp_path)
     assert done.returncode == 130
     assert "interrupted while sqlmig was starting or ending: no migration was in progress" in done.stderr
     assert "Traceback" not in done.stderr
