@@ -13,8 +13,9 @@ def main() -> None:
         print(f"sqlmig {__version__}")
         return
     try:
-        from sqlmig.cli import prefetch
+        from sqlmig.cli import gcpause, prefetch
 
+        gcpause.pause(sys.argv[1:])  # first: the child below inherits it
         prefetch.start(sys.argv[1:])  # before Typer: the child reads the project while the parent imports
         from sqlmig.cli.app import app
 

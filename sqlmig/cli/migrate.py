@@ -31,10 +31,18 @@ Phase = Annotated[
 
 
 def _migrator(settings, fmt: str):
-    from sqlmig.cli import prefetch
+    from sqlmig.cli import gcpause, prefetch
+    from sqlmig.events import MigrationStarted
     from sqlmig.migrator import Migrator
 
-    return Migrator(settings, sink_for(fmt), ahead=prefetch.started)
+    sink = sink_for(fmt)
+
+    def emit(event) -> None:
+        if isinstance(event, MigrationStarted):
+            gcpause.resume()  # the run begins: collect garbage again (see sqlmig.cli.gcpause)
+        sink(event)
+
+    return Migrator(settings, emit, ahead=prefetch.started)
 
 
 def check_options(**options) -> None:
