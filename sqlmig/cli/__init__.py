@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 
 
 def main() -> None:
     """The console script. Ends the process itself once the command is over (see `_exit`)."""
+    _closed_at_start()
     if sys.argv[1:] in (["--version"], ["-V"]):
         from sqlmig import __version__
 
@@ -27,8 +30,28 @@ def main() -> None:
     except KeyboardInterrupt:  # Ctrl-C outside a command's body (which handles its own): starting, ending
         from sqlmig.errors import EXIT_INTERRUPTED
 
-        sys.stderr.write("interrupted while sqlmig was starting or ending: no migration was in progress\n")
+        with contextlib.suppress(OSError):
+            sys.stderr.write("interrupted while sqlmig was starting or ending: no migration was in progress\n")
         _exit(SystemExit(EXIT_INTERRUPTED))
+
+
+def _closed_at_start() -> None:
+    """A standard stream closed when sqlmig started (`2>&-`, `<&- >&-`) is /dev/null instead: its output
+    is dropped, as for a reader that has gone, rather than failing the command (Python leaves
+    sys.stderr None), and a program sqlmig starts (pg_dump, the embedded PostgreSQL) does not find
+    the descriptor free and open a file of its own there."""
+    for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        try:
+            os.fstat(fd)
+            continue
+        except OSError:
+            pass
+        null = os.open(os.devnull, os.O_RDWR)
+        if null != fd:
+            os.dup2(null, fd)
+            os.close(null)
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(fd, "r" if fd == 0 else "w", closefd=False))  # noqa: SIM115 - for the process's life
 
 
 def _exit(done: SystemExit) -> None:

@@ -86,13 +86,21 @@ def out_json(obj: Any) -> None:
     _write(json.dumps(obj, default=str), sys.stdout)
 
 
+# Writes to stdout that failed other than on a closed pipe (a full disk, an I/O error): the command's
+# result did not reach its reader, so a command that would exit 0 exits 1 instead (run says why).
+_unwritten: list[OSError] = []
+
+
 def _write(line: str, stream: Any) -> None:
-    """Print one line. When the reader has gone (`sqlmig status | head`), the rest of the stream goes
-    to /dev/null and the command carries on: a closed pipe never cuts a migration in half, and the
-    exit code stays the command's own (README, "Exit codes")."""
+    """Print one line. When the reader has gone (`sqlmig status | head`) or the stream cannot be
+    written (a full disk), the rest of the stream goes to /dev/null and the command carries on: a
+    closed pipe or a full log never cuts a migration in half. A closed pipe leaves the exit code the
+    command's own; results lost on stdout otherwise make it 1 (README, "Exit codes")."""
     try:
         print(line, file=stream, flush=True)
-    except BrokenPipeError:
+    except OSError as exc:
+        if stream is sys.stdout and not isinstance(exc, BrokenPipeError):
+            _unwritten.append(exc)
         try:
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, stream.fileno())
@@ -127,6 +135,10 @@ def run(fmt: Format | str, fn: Callable[[], int | None]) -> None:
         _report(failure, fmt)
     finally:
         signals.settle(False)  # a no-op after the settle above
+    if _unwritten and code == 0:
+        err(f"error: the command's output could not be written to stdout ({_unwritten[0].strerror or _unwritten[0]}); "
+            "the command itself completed (see above)")  # fmt: skip
+        code = EXIT_FAILED
     raise typer.Exit(code)
 
 
