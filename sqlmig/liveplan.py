@@ -118,14 +118,22 @@ def _table_facts(conn: Any, table: str) -> Any:
         return conn.execute(TABLE_SIZE.format(size="NULL::bigint"), (table,)).fetchone()
 
 
-def _table_lock(conn: Any, effect: Any) -> TableLock:
-    row = _table_facts(conn, effect.table)
+def _table_lock(conn: Any, effect: Any, seen: dict[str, Any] | None = None) -> TableLock:
+    """`seen`: what was read for each table during one plan, so a table that many statements touch
+    (a new table and its indexes; a table altered by many migrations) costs its round trips once."""
+    facts = seen.get(effect.table) if seen is not None else None
+    if facts is None:
+        row = _table_facts(conn, effect.table)
+        lockers = [] if row is None else [Blocker(*r) for r in conn.execute(LOCKERS, (effect.table,)).fetchall()]
+        facts = row, lockers
+        if seen is not None:
+            seen[effect.table] = facts
+    row, lockers = facts
     common = {"lock": effect.mode, "blocks": effect.blocks, "rewrite": effect.rewrite, "scan": effect.scan}
     if row is None:
         return TableLock(effect.table, exists=False, **common)
     nsp, rel, size, tuples = row
-    blockers = [Blocker(*r) for r in conn.execute(LOCKERS, (effect.table,)).fetchall()]
-    blockers = [b for b in blockers if postgres.conflicts(b.mode, effect.mode)]
+    blockers = [b for b in lockers if postgres.conflicts(b.mode, effect.mode)]
     name = rel if nsp == "public" else f"{nsp}.{rel}"
     return TableLock(name, exists=True, size_bytes=size, rows_estimate=tuples if tuples >= 0 else None,
                      blockers=blockers, **common)  # fmt: skip
@@ -142,10 +150,11 @@ def annotate(conn: Any, plan: Any, statements_of: Any, settings: Any, data: dict
     version = conn.execute("SELECT current_setting('server_version_num')::int").fetchone()[0] // 10000
     limit = parse_size(settings.large_table_size)
     warnings: list[str] = []
+    seen: dict[str, Any] = {}
     for step, step_data in zip(plan.steps, data["steps"], strict=True):
         statements, _ = statements_of(step)
         for stmt, st_data in zip(statements, step_data["statements"], strict=False):
-            locks = [_table_lock(conn, e) for e in postgres.lock_effects(stmt, pg_version=version)]
+            locks = [_table_lock(conn, e, seen) for e in postgres.lock_effects(stmt, pg_version=version)]
             st_data["live"] = [asdict(t) for t in locks]
             where = f"{stmt.path}:{stmt.line}"
             for t in locks:

@@ -63,3 +63,36 @@ def test_parse_size():
     assert parse_size("512") == 512
     with pytest.raises(UsageError):
         parse_size("big")
+
+
+def test_statements_on_one_table_each_see_the_blockers_that_conflict_with_their_own_lock(project, database_url, cli,
+                                                                                       db):  # fmt: skip
+    """The table is read once per plan; which sessions block still depends on each statement's lock."""
+    _project(project, database_url, cli, db)
+    project.add("0003_index", "CREATE INDEX items_sku ON items (sku);\nALTER TABLE items ADD COLUMN note text;",
+                "ALTER TABLE items DROP COLUMN note; DROP INDEX items_sku;")  # fmt: skip
+    with psycopg.connect(database_url) as holder:
+        holder.execute("LOCK TABLE items IN ROW EXCLUSIVE MODE")  # what an open UPDATE holds
+        data = json.loads(cli("plan", "--database-url", database_url, "--project", str(project.root),
+                              "--format", "json").stdout)  # fmt: skip
+        pid = holder.info.backend_pid
+    index, alter = (s["live"][0] for s in data["steps"][1]["statements"])
+    assert (index["lock"], [b["pid"] for b in index["blockers"]]) == ("SHARE", [pid])
+    assert (alter["lock"], [b["pid"] for b in alter["blockers"]]) == ("ACCESS EXCLUSIVE", [pid])
+    unit = data["steps"][0]["statements"][0]["live"][0]
+    assert (unit["lock"], [b["pid"] for b in unit["blockers"]]) == ("ACCESS EXCLUSIVE", [pid])
+    assert index["size_bytes"] == alter["size_bytes"] == unit["size_bytes"] > 0
+
+
+def test_a_lock_that_does_not_conflict_is_not_a_blocker_for_a_later_statement_on_the_table(project, database_url,
+                                                                                           cli, db):  # fmt: skip
+    _project(project, database_url, cli, db)
+    project.add("0003_index", "CREATE INDEX items_sku ON items (sku);", "DROP INDEX items_sku;")
+    with psycopg.connect(database_url) as holder:
+        holder.execute("SELECT count(*) FROM items")  # ACCESS SHARE: blocks the ALTER, not the CREATE INDEX
+        data = json.loads(cli("plan", "--database-url", database_url, "--project", str(project.root),
+                              "--format", "json").stdout)  # fmt: skip
+        pid = holder.info.backend_pid
+    assert [b["pid"] for b in data["steps"][0]["statements"][0]["live"][0]["blockers"]] == [pid]
+    index = data["steps"][1]["statements"][0]["live"][0]
+    assert (index["lock"], index["blockers"]) == ("SHARE", [])
