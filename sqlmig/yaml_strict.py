@@ -159,37 +159,46 @@ def load(text: str) -> tuple[Any, Positions, list[Problem]]:
     if node is None:
         return None, positions, []
     constructor = yaml.SafeLoader("")
-
-    def at(n: Any) -> tuple[int, int]:
-        return n.start_mark.line + 1, n.start_mark.column + 1
-
-    def build(n: Any, path: Path) -> Any:
-        positions.values[path] = at(n)
-        if isinstance(n, yaml.MappingNode):
-            out: dict = {}
-            for key_node, value_node in n.value:
-                if not isinstance(key_node, yaml.ScalarNode):
-                    problems.append(Problem(*at(key_node), json_path(path), "a key must be a plain word, not a list "
-                                                                            "or mapping"))  # fmt: skip
-                    continue
-                key = key_node.value
-                if key in out:
-                    first = positions.keys[(*path, key)][0]
-                    message = f"duplicate key '{key}' (first at line {first}); each key may appear once"
-                    problems.append(Problem(*at(key_node), json_path((*path, key)), message))
-                    continue
-                positions.keys[(*path, key)] = at(key_node)
-                out[key] = build(value_node, (*path, key))
-            return out
-        if isinstance(n, yaml.SequenceNode):
-            items = []
-            for i, v in enumerate(n.value):
-                positions.keys[(*path, i)] = at(v)
-                items.append(build(v, (*path, i)))
-            return items
-        if n.tag == "tag:yaml.org,2002:timestamp":
-            return n.value  # a date in a description or owner is text
-        return constructor.construct_object(n)
-
-    data = build(node, ())
+    try:
+        data = _build(node, (), positions, problems, constructor)
+    finally:
+        constructor.dispose()  # its parser's state refers back to it: a cycle only the collector frees
     return data, positions, problems
+
+
+def _at(n: Any) -> tuple[int, int]:
+    return n.start_mark.line + 1, n.start_mark.column + 1
+
+
+def _build(n: Any, path: Path, positions: Positions, problems: list[Problem], constructor: Any) -> Any:
+    """A node as plain data, noting where each key and value is. A module function, not a closure: a
+    recursive closure refers to itself, and every manifest read would leave a cycle for the collector
+    (which `apply` and `plan` keep off while they start up, see sqlmig.cli.gcpause)."""
+    import yaml
+
+    positions.values[path] = _at(n)
+    if isinstance(n, yaml.MappingNode):
+        out: dict = {}
+        for key_node, value_node in n.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                problems.append(Problem(*_at(key_node), json_path(path), "a key must be a plain word, not a list "
+                                                                         "or mapping"))  # fmt: skip
+                continue
+            key = key_node.value
+            if key in out:
+                first = positions.keys[(*path, key)][0]
+                message = f"duplicate key '{key}' (first at line {first}); each key may appear once"
+                problems.append(Problem(*_at(key_node), json_path((*path, key)), message))
+                continue
+            positions.keys[(*path, key)] = _at(key_node)
+            out[key] = _build(value_node, (*path, key), positions, problems, constructor)
+        return out
+    if isinstance(n, yaml.SequenceNode):
+        items = []
+        for i, v in enumerate(n.value):
+            positions.keys[(*path, i)] = _at(v)
+            items.append(_build(v, (*path, i), positions, problems, constructor))
+        return items
+    if n.tag == "tag:yaml.org,2002:timestamp":
+        return n.value  # a date in a description or owner is text
+    return constructor.construct_object(n)
