@@ -10,12 +10,12 @@ import sys
 def main() -> None:
     """The console script. Ends the process itself once the command is over (see `_exit`)."""
     _closed_at_start()
-    if sys.argv[1:] in (["--version"], ["-V"]):
-        from sqlmig import __version__
-
-        print(f"sqlmig {__version__}")
-        return
     try:
+        if sys.argv[1:] in (["--version"], ["-V"]):
+            from sqlmig import __version__
+
+            print(f"sqlmig {__version__}", flush=True)
+            return
         from sqlmig.cli import gcpause, prefetch
 
         gcpause.pause(sys.argv[1:])  # first: the child below inherits it
@@ -33,6 +33,31 @@ def main() -> None:
         with contextlib.suppress(OSError):
             sys.stderr.write("interrupted while sqlmig was starting or ending: no migration was in progress\n")
         _exit(SystemExit(EXIT_INTERRUPTED))
+    except OSError as exc:  # text outside a command's body (help, a usage error, the version) not written
+        _exit(SystemExit(_unwritten_code(exc)))
+
+
+def _unwritten_code(exc: OSError) -> int:
+    """The exit code when help, a usage error or the version could not be written: a usage error keeps
+    its own (2); a reader that has gone is no failure (0); a full disk or an I/O error is (1)."""
+    if not isinstance(exc, BrokenPipeError):
+        with contextlib.suppress(OSError):
+            sys.stderr.write(f"error: the output could not be written ({exc.strerror or exc})\n")
+            sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        _discard(stream)
+    shown = getattr(exc.__context__, "exit_code", None)  # the click exception whose message was being shown
+    if isinstance(shown, int):
+        return shown
+    return 0 if isinstance(exc, BrokenPipeError) else 1
+
+
+def _discard(stream: object) -> None:
+    """The rest of a stream goes to /dev/null (its reader has gone, or it cannot be written)."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # no descriptor: a test's captured stream
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, stream.fileno())  # type: ignore[attr-defined]
+        os.close(null)
 
 
 def _closed_at_start() -> None:
@@ -72,6 +97,14 @@ def _exit(done: SystemExit) -> None:
     code = done.code
     if code is None:
         code = 0
+    lost = getattr(sys.modules.get("sqlmig.cli.base"), "_unwritten", None)  # stdout writes that failed
+    if lost:
+        with contextlib.suppress(OSError):
+            sys.stderr.write(f"error: the output on stdout is incomplete: it could not be written "
+                             f"({lost[0].strerror or lost[0]})\n")  # fmt: skip
+        if code == 0:
+            code = 1
+            done = SystemExit(1)
     others = [t for t in threading.enumerate() if t is not threading.main_thread()]
     if not isinstance(code, int) or not 0 <= code <= 255 or any(not t.daemon for t in others):
         raise done

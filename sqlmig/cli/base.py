@@ -87,7 +87,7 @@ def out_json(obj: Any) -> None:
 
 
 # Writes to stdout that failed other than on a closed pipe (a full disk, an I/O error): the command's
-# result did not reach its reader, so a command that would exit 0 exits 1 instead (run says why).
+# result did not reach its reader, so a process that would exit 0 exits 1 instead (sqlmig.cli._exit).
 _unwritten: list[OSError] = []
 
 
@@ -101,12 +101,9 @@ def _write(line: str, stream: Any) -> None:
     except OSError as exc:
         if stream is sys.stdout and not isinstance(exc, BrokenPipeError):
             _unwritten.append(exc)
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, stream.fileno())
-            os.close(devnull)
-        except (OSError, ValueError):  # not a real file descriptor (a test's captured stream)
-            pass
+        from sqlmig.cli import _discard
+
+        _discard(stream)  # not on a test's captured stream (no file descriptor): nothing to redirect
 
 
 def run(fmt: Format | str, fn: Callable[[], int | None]) -> None:
@@ -135,10 +132,6 @@ def run(fmt: Format | str, fn: Callable[[], int | None]) -> None:
         _report(failure, fmt)
     finally:
         signals.settle(False)  # a no-op after the settle above
-    if _unwritten and code == 0:
-        err(f"error: the command's output could not be written to stdout ({_unwritten[0].strerror or _unwritten[0]}); "
-            "the command itself completed (see above)")  # fmt: skip
-        code = EXIT_FAILED
     raise typer.Exit(code)
 
 

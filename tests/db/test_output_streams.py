@@ -69,6 +69,30 @@ def test_results_that_cannot_reach_stdout_are_a_failure_without_a_traceback(proj
     stderr = done.stderr.decode()
     assert done.returncode == 1, stderr
     assert "Traceback" not in stderr
-    assert "could not be written to stdout (No space left on device)" in stderr
+    assert "the output on stdout is incomplete: it could not be written (No space left on device)" in stderr
     if args[0] == "apply":  # the migrations ran all the same: only their report was lost
         assert _applied(database_url) == ["00001", "00002"]
+
+
+@pytest.mark.parametrize("args", [["schema"], ["--version"], ["--help"], ["apply", "--help"], ["lint", "--list-rules"]])
+def test_text_of_commands_without_a_database_that_cannot_be_written_is_a_failure(args):
+    with open("/dev/full", "w") as full:
+        done = _sqlmig(args, stdout=full)
+    stderr = done.stderr.decode()
+    assert done.returncode == 1, stderr
+    assert "Traceback" not in stderr and "could not be written (No space left on device)" in stderr
+
+
+def test_a_usage_error_keeps_its_code_when_its_message_cannot_be_written():
+    with open("/dev/full", "w") as full:
+        done = _sqlmig(["apply", "--bogus"], stderr=full)
+    assert done.returncode == 2
+
+
+def test_the_version_into_a_pipe_whose_reader_has_gone_exits_0():
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before anything is written
+    with os.fdopen(write, "w") as gone:
+        done = _sqlmig(["--version"], stdout=gone)
+    assert done.returncode == 0, done.stderr
+    assert b"Traceback" not in done.stderr
