@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sys
 
@@ -34,7 +35,13 @@ def main() -> None:
             sys.stderr.write("interrupted while sqlmig was starting or ending: no migration was in progress\n")
         _exit(SystemExit(EXIT_INTERRUPTED))
     except OSError as exc:  # text outside a command's body (help, a usage error, the version) not written
+        if exc.errno not in _OUTPUT_ERRNOS:
+            raise  # not what writing text fails with: a bug, shown as one
         _exit(SystemExit(_unwritten_code(exc)))
+
+
+# What a write to a terminal, pipe or file fails with: the reader gone, a full disk or quota, an I/O error.
+_OUTPUT_ERRNOS = frozenset({errno.EPIPE, errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
 
 
 def _unwritten_code(exc: OSError) -> int:
