@@ -5,11 +5,10 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from sqlmig import events as ev
 from sqlmig.cli.base import (
     DatabaseUrl,
     Format,
@@ -21,6 +20,9 @@ from sqlmig.cli.base import (
     run,
     settings_for,
 )
+
+if TYPE_CHECKING:
+    from sqlmig import events as ev
 
 LOG_EVERY_S = 5.0  # without a terminal, one progress line at most this often
 
@@ -39,6 +41,8 @@ class BatchDisplay:
         self.last_line = 0.0
 
     def __call__(self, e: ev.Event) -> None:
+        from sqlmig import events as ev  # when an event comes: commands that emit none never import it
+
         if isinstance(e, ev.BatchStarted):
             self._start(e)
         elif isinstance(e, ev.BatchDone):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlmig import events as ev
 from sqlmig.cli.base import err, out_json
+
+if TYPE_CHECKING:
+    from sqlmig import events as ev
 
 
 def sink_for(fmt: str) -> ev.Sink:
@@ -18,6 +20,8 @@ def sink_for(fmt: str) -> ev.Sink:
 
 
 def render_text(e: ev.Event) -> None:
+    from sqlmig import events as ev  # when an event comes: `sqlmig lint`, `check`, `--help` never import it
+
     if isinstance(e, ev.LockWaiting):
         err(f"waiting for the migration lock (held by {e.holder or 'another session'})")
     elif isinstance(e, ev.MigrationStarted):
