@@ -26,6 +26,8 @@ def main() -> None:
         try:
             app(prog_name="sqlmig")
         except SystemExit as done:
+            if done.code == 1 and type(sys.stdout).__name__ == "PacifyFlushWrapper":
+                done = SystemExit(0)  # Typer's own exit when help or the version met a reader that has gone
             _exit(done)
         _exit(SystemExit(0))
     except KeyboardInterrupt:  # Ctrl-C outside a command's body (which handles its own): starting, ending

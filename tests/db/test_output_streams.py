@@ -89,10 +89,11 @@ def test_a_usage_error_keeps_its_code_when_its_message_cannot_be_written():
     assert done.returncode == 2
 
 
-def test_the_version_into_a_pipe_whose_reader_has_gone_exits_0():
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["apply", "--help"], ["-V"]])
+def test_the_version_or_help_into_a_pipe_whose_reader_has_gone_exits_0(args):
     read, write = os.pipe()
     os.close(read)  # the reader is gone before anything is written
     with os.fdopen(write, "w") as gone:
-        done = _sqlmig(["--version"], stdout=gone)
+        done = _sqlmig(args, stdout=gone)
     assert done.returncode == 0, done.stderr
     assert b"Traceback" not in done.stderr
