@@ -119,7 +119,7 @@ def _exit(done: SystemExit) -> None:
         raise done
     if sys.gettrace() is not None or sys.getprofile() is not None:
         raise done  # coverage, cProfile: they write their results at exit
-    streams = [s for s in (sys.stdout, sys.stderr) if s is not None]  # None: the fd was closed at start
+    streams = (sys.stdout, sys.stderr)  # never None: main() put /dev/null in place of one closed at start
     try:
         for stream in streams:
             stream.flush()
